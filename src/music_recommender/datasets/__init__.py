@@ -1,0 +1,5 @@
+"""Kedro datasets of this project."""
+
+from music_recommender.datasets.hetrec_dataset import HetrecDataset
+
+__all__ = ["HetrecDataset"]

@@ -1,0 +1,16 @@
+"""Project pipelines, imported explicitly so `kedro run --pipelines X` works for every name."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from music_recommender.pipelines import preprocessing
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines; `__default__` runs them all in dependency order."""
+    pipelines = {
+        "preprocessing": preprocessing.create_pipeline(),
+    }
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines

@@ -1,0 +1,368 @@
+"""Preprocessing nodes: validate, filter, index, split and scale the Last.fm play counts.
+
+Every node is a pure function of frames and parameters; the catalog does all reading and writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from music_recommender.scaling import METHODS, RatingScaler
+
+logger = logging.getLogger(__name__)
+
+# Raw header -> canonical name used from the intermediate layer on.
+USER_ARTISTS_COLUMNS = {"userID": "user_id", "artistID": "artist_id", "weight": "weight"}
+ARTISTS_COLUMNS = {"id": "artist_id", "name": "artist_name"}
+_SHOWN_ROWS = 5
+
+
+class RawDataError(ValueError):
+    """Raw data breaks an expectation; the message names the file, column and first bad rows."""
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """Sparsity filter (``preprocessing.filter``); 0 turns a rule off."""
+
+    min_listeners_per_artist: int = 5
+    min_artists_per_user: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("min_listeners_per_artist", "min_artists_per_user"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"preprocessing.filter.{name} must be an integer >= 0; got {value!r}")
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """Seeded row split (``preprocessing.split``); fractions must sum to 1."""
+
+    train: float = 0.7
+    validation: float = 0.1
+    test: float = 0.2
+    seed: int = 42
+    # Move the fewest held-out rows into train so every user and artist is seen in training.
+    ensure_train_coverage: bool = True
+
+    def __post_init__(self) -> None:
+        fractions = {"train": self.train, "validation": self.validation, "test": self.test}
+        for name, value in fractions.items():
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"preprocessing.split.{name} must be a number in [0, 1]; got {value!r}")
+        if self.train <= 0:
+            raise ValueError(f"preprocessing.split.train must be > 0; got {self.train!r}")
+        if not np.isclose(sum(fractions.values()), 1.0):
+            raise ValueError(
+                "preprocessing.split train + validation + test must sum to 1; got "
+                f"{self.train} + {self.validation} + {self.test} = {sum(fractions.values()):g}"
+            )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _source(frame: pd.DataFrame, default: str) -> str:
+    return str(frame.attrs.get("source", default))
+
+
+def _rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> str:
+    bad = frame[np.asarray(mask)].head(_SHOWN_ROWS)
+    count = int(np.asarray(mask).sum())
+    # Number rows as lines of the file (line 1 is the header) so a user can open it there.
+    shown = bad.set_axis(pd.Index(bad.index + 2, name="line")).to_string()
+    more = f"\n  ... and {count - _SHOWN_ROWS:,} more" if count > _SHOWN_ROWS else ""
+    return f"{count:,} row(s), first:\n{shown}{more}"
+
+
+def _require_columns(frame: pd.DataFrame, required: list[str], source: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise RawDataError(
+            f"{source}: missing column(s) {missing}; expected {required} (found {list(frame.columns)})"
+        )
+
+
+def _integer_problems(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Rows whose value is not a whole number (nulls are reported separately)."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    present = frame[column].notna()
+    return present & (values.isna() | (values % 1 != 0))
+
+
+def _check(problems: list[str], source: str) -> None:
+    if problems:
+        raise RawDataError(f"{source} is not valid:\n- " + "\n- ".join(problems))
+
+
+def validate_user_artists(user_artists: pd.DataFrame) -> pd.DataFrame:
+    """Stop the run on bad play counts before anything downstream is written."""
+    source = _source(user_artists, "user_artists.dat")
+    _require_columns(user_artists, list(USER_ARTISTS_COLUMNS), source)
+    frame = user_artists[list(USER_ARTISTS_COLUMNS)]
+    problems = []
+    for column in USER_ARTISTS_COLUMNS:
+        nulls = frame[column].isna()
+        if nulls.any():
+            problems.append(f"column '{column}' has empty values, expected none: {_rows(frame, nulls)}")
+    for column in ("userID", "artistID"):
+        bad = _integer_problems(frame, column)
+        if bad.any():
+            problems.append(f"column '{column}' must hold integer ids: {_rows(frame, bad)}")
+    weight = pd.to_numeric(frame["weight"], errors="coerce")
+    bad = frame["weight"].notna() & ~(np.isfinite(weight) & (weight > 0))
+    if bad.any():
+        problems.append(f"column 'weight' must be a positive number (a play count): {_rows(frame, bad)}")
+    dup = frame.duplicated(["userID", "artistID"], keep=False)
+    if dup.any():
+        problems.append(
+            f"columns 'userID', 'artistID' must not repeat a (user, artist) pair: {_rows(frame, dup)}"
+        )
+    _check(problems, source)
+    if frame.empty:
+        raise RawDataError(f"{source}: no rows; expected at least one (user, artist, weight) row")
+    return pd.DataFrame(
+        {
+            "user_id": frame["userID"].astype("int64"),
+            "artist_id": frame["artistID"].astype("int64"),
+            "weight": weight.astype("float64"),
+        }
+    ).reset_index(drop=True)
+
+
+def validate_artists(artists: pd.DataFrame) -> pd.DataFrame:
+    """Keep the id -> name table the reports join on, refusing duplicate or non-integer ids."""
+    source = _source(artists, "artists.dat")
+    _require_columns(artists, list(ARTISTS_COLUMNS), source)
+    frame = artists[list(ARTISTS_COLUMNS)]
+    problems = []
+    nulls = frame["id"].isna()
+    if nulls.any():
+        problems.append(f"column 'id' has empty values, expected none: {_rows(frame, nulls)}")
+    bad = _integer_problems(frame, "id")
+    if bad.any():
+        problems.append(f"column 'id' must hold integer ids: {_rows(frame, bad)}")
+    dup = frame["id"].notna() & frame.duplicated("id", keep=False)
+    if dup.any():
+        problems.append(f"column 'id' must not repeat an artist: {_rows(frame, dup)}")
+    _check(problems, source)
+    names = frame["name"].astype("string").fillna("")
+    return pd.DataFrame(
+        {"artist_id": frame["id"].astype("int64"), "artist_name": names.str.strip()}
+    ).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- filter and index
+
+
+def filter_sparse(user_artists: pd.DataFrame, params: FilterParams) -> pd.DataFrame:
+    """Drop artists with too few listeners and users with too few artists, until both rules hold."""
+    frame = user_artists
+    while True:
+        before = len(frame)
+        if params.min_listeners_per_artist > 1:
+            listeners = frame.groupby("artist_id")["user_id"].transform("size")
+            frame = frame[listeners >= params.min_listeners_per_artist]
+        if params.min_artists_per_user > 1:
+            artists = frame.groupby("user_id")["artist_id"].transform("size")
+            frame = frame[artists >= params.min_artists_per_user]
+        if len(frame) == before:
+            break
+    if frame.empty:
+        raise ValueError(
+            "the sparsity filter removed every row: lower preprocessing.filter.min_listeners_per_artist "
+            f"({params.min_listeners_per_artist}) or min_artists_per_user ({params.min_artists_per_user})"
+        )
+    logger.info(
+        "Filter kept %s of %s rows, %s users, %s artists",
+        f"{len(frame):,}",
+        f"{len(user_artists):,}",
+        f"{frame['user_id'].nunique():,}",
+        f"{frame['artist_id'].nunique():,}",
+    )
+    return frame.reset_index(drop=True)
+
+
+def index_ids(
+    user_artists: pd.DataFrame, artists: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Number users and artists 0..n-1 (embedding rows) and keep the maps back to ids and names."""
+    user_ids = np.sort(user_artists["user_id"].unique())
+    artist_ids = np.sort(user_artists["artist_id"].unique())
+    user_map = pd.DataFrame({"user_id": user_ids, "user_index": np.arange(len(user_ids))})
+    names = artists.set_index("artist_id")["artist_name"]
+    artist_names = names.reindex(artist_ids)
+    unnamed = artist_names.isna()
+    if unnamed.any():
+        logger.warning(
+            "%d artist id(s) in user_artists have no name in artists.dat (first: %s); "
+            "they are named 'artist <id>'",
+            int(unnamed.sum()),
+            list(artist_ids[unnamed.to_numpy()][:5]),
+        )
+        artist_names = artist_names.fillna(pd.Series([f"artist {i}" for i in artist_ids], index=artist_ids))
+    artist_map = pd.DataFrame(
+        {
+            "artist_id": artist_ids,
+            "artist_index": np.arange(len(artist_ids)),
+            "artist_name": artist_names.to_numpy(),
+        }
+    )
+    interactions = pd.DataFrame(
+        {
+            "user_index": np.searchsorted(user_ids, user_artists["user_id"].to_numpy()),
+            "artist_index": np.searchsorted(artist_ids, user_artists["artist_id"].to_numpy()),
+            "user_id": user_artists["user_id"].to_numpy(),
+            "artist_id": user_artists["artist_id"].to_numpy(),
+            "weight": user_artists["weight"].to_numpy(),
+        }
+    )
+    interactions = interactions.sort_values(["user_index", "artist_index"], ignore_index=True)
+    return interactions, user_map, artist_map
+
+
+# --------------------------------------------------------------------------- split and scale
+
+
+def _first_uncovered(holdout: pd.DataFrame, covered: np.ndarray, column: str) -> pd.Index:
+    """Index of one held-out row for each value of `column` that train does not contain."""
+    missing = holdout[~np.isin(holdout[column].to_numpy(), covered)]
+    return missing.drop_duplicates(column).index
+
+
+def split_interactions(
+    interactions: pd.DataFrame, params: SplitParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Seeded random split of rows into train, validation and test."""
+    n = len(interactions)
+    order = np.random.default_rng(params.seed).permutation(n)
+    n_train = round(params.train * n)
+    n_val = round(params.validation * n)
+    if params.test == 0:
+        n_val = n - n_train
+    part = np.empty(n, dtype=np.int8)
+    part[order[:n_train]] = 0
+    part[order[n_train : n_train + n_val]] = 1
+    part[order[n_train + n_val :]] = 2
+    if params.ensure_train_coverage:
+        for column in ("user_index", "artist_index"):
+            in_train = interactions.loc[part == 0, column].unique()
+            moved = _first_uncovered(interactions[part > 0], in_train, column)
+            part[moved] = 0
+    cols = ["user_index", "artist_index", "weight"]
+    train, val, test = (interactions.loc[part == k, cols].reset_index(drop=True) for k in range(3))
+    logger.info("Split %s rows into %s / %s / %s", f"{n:,}", f"{len(train):,}", f"{len(val):,}", f"{len(test):,}")
+    return train, val, test
+
+
+def fit_scaler(train: pd.DataFrame, normalisation: str) -> dict[str, Any]:
+    """Fit the rating scale on train weights; kept so predictions map back to play counts."""
+    if normalisation not in METHODS:
+        raise ValueError(
+            f"preprocessing.normalisation must be one of {', '.join(METHODS)}; got {normalisation!r}"
+        )
+    return RatingScaler.fit(train["weight"].to_numpy(), normalisation).to_dict()
+
+
+def apply_scaler(split: pd.DataFrame, scaler: dict[str, Any]) -> pd.DataFrame:
+    """Add the model's target column ``rating`` (float32, as the model trains in float32)."""
+    rating = RatingScaler.from_dict(scaler).transform(split["weight"].to_numpy())
+    return split.assign(rating=rating.astype(np.float32))
+
+
+# --------------------------------------------------------------------------- EDA
+
+
+def _facts(frame: pd.DataFrame) -> dict[str, Any]:
+    users = int(frame["user_id"].nunique())
+    artists = int(frame["artist_id"].nunique())
+    weight = frame["weight"]
+    density = len(frame) / (users * artists) if users and artists else 0.0
+    return {
+        "rows": len(frame),
+        "users": users,
+        "artists": artists,
+        "density": density,
+        "density_percent": round(100 * density, 2),
+        "weight": {
+            "mean": float(weight.mean()),
+            "std": float(weight.std()),
+            "min": float(weight.min()),
+            "median": float(weight.median()),
+            "max": float(weight.max()),
+        },
+    }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-safe rows (numpy scalars and NaN become Python values and null)."""
+    return [
+        {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def summarize(
+    user_artists_raw: pd.DataFrame,
+    artists_raw: pd.DataFrame,
+    user_artists: pd.DataFrame,
+    filtered: pd.DataFrame,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    scaler: dict[str, Any],
+    sample_rows: int,
+) -> dict[str, Any]:
+    """The article's EDA facts, before and after filtering, as one JSON-ready dict."""
+    return {
+        "raw": {
+            **_facts(user_artists),
+            "nulls": {
+                "user_artists": {c: int(n) for c, n in user_artists_raw.isna().sum().items()},
+                "artists": {c: int(n) for c, n in artists_raw.isna().sum().items()},
+            },
+            "artists_in_names_file": len(artists_raw),
+            "sample": _records(user_artists_raw.head(sample_rows)),
+            "artist_sample": _records(artists_raw[["id", "name"]].head(sample_rows)),
+        },
+        "filtered": {**_facts(filtered), "sample": _records(filtered.head(sample_rows))},
+        "split": {"train": len(train), "validation": len(validation), "test": len(test)},
+        "normalisation": scaler,
+    }
+
+
+def plot_weight_distribution(
+    user_artists: pd.DataFrame, filtered: pd.DataFrame, scaler: dict[str, Any]
+) -> Figure:
+    """Show why play counts need a log scale: a heavy tail that z-scoring alone keeps."""
+    # A bare Figure (no pyplot): no global figure registry, no GUI backend, nothing to close.
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax_raw, ax_scaled = fig.subplots(1, 2)
+    top = max(float(user_artists["weight"].max()), 10.0)
+    # Edges at half-integers: play counts are whole numbers, so no bin falls between two of them.
+    bins = np.unique(np.round(np.logspace(0, np.log10(top) + 0.05, 60))) - 0.5
+    ax_raw.hist(user_artists["weight"], bins=bins, alpha=0.5, label=f"all rows ({len(user_artists):,})")
+    ax_raw.hist(filtered["weight"], bins=bins, histtype="step", linewidth=1.5,
+                label=f"after filter ({len(filtered):,})")
+    ax_raw.set(xscale="log", yscale="log", xlabel="plays per (user, artist), log scale",
+               ylabel="rows, log scale", title="Play counts are heavy-tailed")
+    ax_raw.legend()
+    weights = filtered["weight"].to_numpy()
+    scaled = {m: RatingScaler.fit(weights, m).transform(weights) for m in METHODS}
+    low = min(float(v.min()) for v in scaled.values())
+    high = max(float(v.max()) for v in scaled.values())
+    edges = np.arange(np.floor(low), high + 0.25, 0.25)
+    for method, values in scaled.items():
+        label = method + (" (used)" if method == scaler["method"] else "")
+        ax_scaled.hist(values, bins=edges, alpha=0.55, label=label)
+    ax_scaled.set(yscale="log", xlabel="normalised rating (standard deviations)", ylabel="rows, log scale",
+                  title="After normalisation: log1p keeps the tail within a few std")
+    ax_scaled.legend()
+    return fig

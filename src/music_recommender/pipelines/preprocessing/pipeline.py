@@ -1,0 +1,80 @@
+"""Raw Last.fm files -> validated, filtered, indexed, split and scaled model input."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from music_recommender.pipelines.preprocessing.nodes import (
+    apply_scaler,
+    filter_sparse,
+    fit_scaler,
+    index_ids,
+    plot_weight_distribution,
+    split_interactions,
+    summarize,
+    validate_artists,
+    validate_user_artists,
+)
+
+# Datasets shared with the other pipelines keep their names outside the namespace.
+INPUTS = {"user_artists_raw", "artists_raw"}
+OUTPUTS = {
+    "interactions",
+    "user_map",
+    "artist_map",
+    "train_ratings",
+    "validation_ratings",
+    "test_ratings",
+    "rating_scaler",
+    "preprocessing_summary",
+    "weight_distribution_plot",
+}
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The `preprocessing` modular pipeline; its internal datasets are prefixed `preprocessing.`."""
+    nodes = [
+        Node(validate_user_artists, "user_artists_raw", "user_artists", name="validate_user_artists"),
+        Node(validate_artists, "artists_raw", "artists", name="validate_artists"),
+        Node(filter_sparse, ["user_artists", "params:filter"], "filtered_user_artists", name="filter_sparse"),
+        Node(
+            index_ids,
+            ["filtered_user_artists", "artists"],
+            ["interactions", "user_map", "artist_map"],
+            name="index_ids",
+        ),
+        Node(
+            split_interactions,
+            ["interactions", "params:split"],
+            ["train_weights", "validation_weights", "test_weights"],
+            name="split_interactions",
+        ),
+        Node(fit_scaler, ["train_weights", "params:normalisation"], "rating_scaler", name="fit_scaler"),
+        *(
+            Node(apply_scaler, [f"{part}_weights", "rating_scaler"], f"{part}_ratings", name=f"scale_{part}")
+            for part in ("train", "validation", "test")
+        ),
+        Node(
+            summarize,
+            [
+                "user_artists_raw",
+                "artists_raw",
+                "user_artists",
+                "filtered_user_artists",
+                "train_weights",
+                "validation_weights",
+                "test_weights",
+                "rating_scaler",
+                "params:summary_sample_rows",
+            ],
+            "preprocessing_summary",
+            name="summarize",
+        ),
+        Node(
+            plot_weight_distribution,
+            ["user_artists", "filtered_user_artists", "rating_scaler"],
+            "weight_distribution_plot",
+            name="plot_weight_distribution",
+        ),
+    ]
+    return Pipeline(nodes, namespace="preprocessing", inputs=INPUTS, outputs=OUTPUTS)

@@ -1,0 +1,53 @@
+"""Map play counts to the model's rating scale and back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+
+Method = Literal["zscore", "log_zscore"]
+METHODS: tuple[str, ...] = ("zscore", "log_zscore")
+
+
+@dataclass(frozen=True)
+class RatingScaler:
+    """z-score of play counts (``zscore``, the article) or of ``log1p`` play counts (``log_zscore``)."""
+
+    method: Method
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, weights: np.ndarray, method: str) -> RatingScaler:
+        """Fit on training weights only, so validation and test stay unseen."""
+        if method not in METHODS:
+            raise ValueError(f"normalisation must be one of {', '.join(METHODS)}; got {method!r}")
+        x = _forward(np.asarray(weights, dtype=np.float64), method)
+        if x.size == 0:
+            raise ValueError("cannot fit a rating scaler on zero weights")
+        std = float(x.std())
+        return cls(method=method, mean=float(x.mean()), std=std if std > 0 else 1.0)  # type: ignore[arg-type]
+
+    def transform(self, weights: np.ndarray) -> np.ndarray:
+        """Play counts to ratings."""
+        return (_forward(np.asarray(weights, dtype=np.float64), self.method) - self.mean) / self.std
+
+    def inverse(self, ratings: np.ndarray) -> np.ndarray:
+        """Ratings back to play counts."""
+        x = np.asarray(ratings, dtype=np.float64) * self.std + self.mean
+        return np.expm1(x) if self.method == "log_zscore" else x
+
+    def to_dict(self) -> dict[str, float | str]:
+        """JSON-ready form for the catalog."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RatingScaler:
+        """Rebuild from ``to_dict`` output."""
+        return cls(method=data["method"], mean=float(data["mean"]), std=float(data["std"]))
+
+
+def _forward(x: np.ndarray, method: str) -> np.ndarray:
+    return np.log1p(x) if method == "log_zscore" else x

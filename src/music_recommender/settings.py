@@ -1,0 +1,12 @@
+"""Project settings: soft-merged parameters so an environment overrides one value, not a whole block."""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # `conf/<env>/parameters_*.yml` may restate a single nested key (e.g. `preprocessing.split.seed`)
+    # without repeating its siblings; catalog entries stay whole-key replacements.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
+}

@@ -1,0 +1,160 @@
+"""Synthetic Last.fm data in the HetRec format, with planted factors and biases to recover.
+
+Each user listens to a few dozen artists chosen by popularity (Zipf) and taste (the planted
+factors); play counts are log-normal around ``mu + user_bias + artist_bias + user . artist``,
+so they are heavy-tailed like the real counts (mean about 3x the median).
+
+    python -m music_recommender.synthetic data/01_raw/synthetic --users 1000 --artists 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Names that exercise the loader: bare quotes, non-ASCII letters, apostrophes.
+_NAME_STYLES = (
+    "Artist {i}",
+    'The "Quoted" {i}',
+    "Sigur Rós {i}",
+    "D'espairs {i}",
+    '"Weird" Band {i}',
+    "Ezginin Günlüğü {i}",
+)
+
+
+@dataclass(frozen=True)
+class SyntheticLastfm:
+    """Generated files plus the planted truth, indexed like the sorted ``userID``/``artistID`` values."""
+
+    user_artists: pd.DataFrame
+    artists: pd.DataFrame
+    user_ids: np.ndarray
+    artist_ids: np.ndarray
+    user_factors: np.ndarray
+    artist_factors: np.ndarray
+    user_bias: np.ndarray
+    artist_bias: np.ndarray
+    log_mean: float
+
+
+def generate(
+    n_users: int = 200,
+    n_artists: int = 500,
+    artists_per_user: int = 50,
+    n_factors: int = 8,
+    seed: int = 0,
+    popularity_exponent: float = 0.8,
+    taste: float = 1.0,
+    noise: float = 0.5,
+    log_mean: float = 4.7,
+    user_bias_std: float = 0.8,
+    artist_bias_std: float = 0.6,
+    factor_std: float = 0.8,
+) -> SyntheticLastfm:
+    """Draw a seeded data set; rows are about ``n_users * artists_per_user * 0.95``."""
+    if n_users < 1 or n_artists < 1 or artists_per_user < 1 or n_factors < 1:
+        raise ValueError(
+            "n_users, n_artists, artists_per_user and n_factors must be >= 1, got "
+            f"{n_users}, {n_artists}, {artists_per_user}, {n_factors}"
+        )
+    if artists_per_user > n_artists:
+        raise ValueError(f"artists_per_user ({artists_per_user}) exceeds n_artists ({n_artists})")
+    rng = np.random.default_rng(seed)
+    # Ids with gaps, as in the real files (user ids start at 2, artist ids skip numbers).
+    user_ids = np.sort(rng.choice(np.arange(2, 2 * n_users + 2), n_users, replace=False))
+    artist_ids = np.sort(rng.choice(np.arange(1, 2 * n_artists + 1), n_artists, replace=False))
+
+    per_factor = factor_std / np.sqrt(n_factors)
+    users = rng.normal(0.0, np.sqrt(per_factor), (n_users, n_factors)).astype(np.float32)
+    items = rng.normal(0.0, np.sqrt(per_factor), (n_artists, n_factors)).astype(np.float32)
+    user_bias = rng.normal(0.0, user_bias_std, n_users).astype(np.float32)
+    artist_bias = rng.normal(0.0, artist_bias_std, n_artists).astype(np.float32)
+    # Zipf popularity, shuffled so that popularity and id are unrelated; liked artists are popular.
+    log_pop = -popularity_exponent * np.log(rng.permutation(n_artists) + 1.0) + artist_bias
+
+    # Most users have a full list (the real data keeps each user's top 50), a tenth have fewer.
+    counts = np.full(n_users, artists_per_user)
+    short = rng.random(n_users) < 0.1
+    counts[short] = rng.integers(1, artists_per_user + 1, short.sum())
+
+    rows_u, rows_i = [], []
+    chunk = max(1, 20_000_000 // n_artists)  # bounds the score matrix to ~80 MB
+    for start in range(0, n_users, chunk):
+        stop = min(start + chunk, n_users)
+        scores = log_pop + taste * (users[start:stop] @ items.T)
+        scores += rng.gumbel(size=scores.shape).astype(np.float32)  # Gumbel top-k: sampling w/o replacement
+        top = np.argpartition(-scores, artists_per_user - 1, axis=1)[:, :artists_per_user]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        for offset, row in enumerate(top):
+            n = counts[start + offset]
+            rows_u.append(np.full(n, start + offset))
+            rows_i.append(row[:n])
+    u = np.concatenate(rows_u)
+    i = np.concatenate(rows_i)
+    log_weight = (
+        log_mean
+        + user_bias[u]
+        + artist_bias[i]
+        + np.einsum("ij,ij->i", users[u], items[i])
+        + rng.normal(0.0, noise, len(u))
+    )
+    weight = np.maximum(1, np.floor(np.exp(log_weight))).astype(np.int64)
+    user_artists = pd.DataFrame({"userID": user_ids[u], "artistID": artist_ids[i], "weight": weight})
+
+    names = [_NAME_STYLES[k % len(_NAME_STYLES)].format(i=aid) for k, aid in enumerate(artist_ids)]
+    artists = pd.DataFrame(
+        {
+            "id": artist_ids,
+            "name": names,
+            "url": [f"http://www.last.fm/music/artist{aid}" for aid in artist_ids],
+            "pictureURL": [f"http://userserve-ak.last.fm/serve/252/{aid}.jpg" for aid in artist_ids],
+        }
+    )
+    return SyntheticLastfm(
+        user_artists=user_artists,
+        artists=artists,
+        user_ids=user_ids,
+        artist_ids=artist_ids,
+        user_factors=users,
+        artist_factors=items,
+        user_bias=user_bias,
+        artist_bias=artist_bias,
+        log_mean=log_mean,
+    )
+
+
+def write_hetrec(data: SyntheticLastfm, folder: str | Path) -> Path:
+    """Write the two files as GroupLens ships them: CRLF and no final newline for user_artists."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = data.user_artists.to_csv(sep="\t", index=False, lineterminator="\r\n")
+    (folder / "user_artists.dat").write_bytes(text.rstrip("\r\n").encode("utf-8"))
+    lines = ["\t".join(data.artists.columns)]
+    lines += ["\t".join(map(str, row)) for row in data.artists.itertuples(index=False)]
+    (folder / "artists.dat").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write a synthetic data set to a folder from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--artists", type=int, default=3000)
+    parser.add_argument("--artists-per-user", type=int, default=50)
+    parser.add_argument("--factors", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    data = generate(args.users, args.artists, args.artists_per_user, args.factors, args.seed)
+    write_hetrec(data, args.folder)
+    print(f"wrote {len(data.user_artists):,} rows, {args.users:,} users, {args.artists:,} artists to {args.folder}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
