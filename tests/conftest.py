@@ -10,9 +10,9 @@ from pathlib import Path
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pytest  # noqa: E402
+import pytest
 
-from music_recommender import synthetic  # noqa: E402
+from music_recommender import synthetic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_LAYERS = (
@@ -47,6 +47,8 @@ def kedro_project(tmp_path: Path) -> Path:
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
+    # bootstrap_project wants a source folder; the package itself is imported from the checkout.
+    (project / "src").mkdir()
     for layer in DATA_LAYERS:
         (project / "data" / layer).mkdir(parents=True)
     return project

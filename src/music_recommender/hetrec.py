@@ -87,11 +87,13 @@ def missing_data_message(folder: Path, missing: list[str], url: str | None, reas
 
 def _download(url: str, target: Path, timeout: float) -> None:
     """Stream `url` to `target` with a progress bar."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https or file only)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         with (
             target.open("wb") as out,
-            tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {Path(url).name}") as bar,
+            tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"Downloading {Path(url).name}"
+            ) as bar,
         ):
             while chunk := response.read(1 << 16):
                 out.write(chunk)
@@ -124,7 +126,9 @@ def fetch_hetrec(
             _download(url, archive, timeout)
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise RawDataMissingError(missing_data_message(folder, missing, url, str(reason))) from exc
+            raise RawDataMissingError(
+                missing_data_message(folder, missing, url, str(reason))
+            ) from exc
         try:
             with zipfile.ZipFile(archive) as zf:
                 members = {Path(m).name: m for m in zf.namelist() if not m.endswith("/")}

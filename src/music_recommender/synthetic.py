@@ -87,7 +87,9 @@ def generate(
     for start in range(0, n_users, chunk):
         stop = min(start + chunk, n_users)
         scores = log_pop + taste * (users[start:stop] @ items.T)
-        scores += rng.gumbel(size=scores.shape).astype(np.float32)  # Gumbel top-k: sampling w/o replacement
+        scores += rng.gumbel(size=scores.shape).astype(
+            np.float32
+        )  # Gumbel top-k: sampling w/o replacement
         top = np.argpartition(-scores, artists_per_user - 1, axis=1)[:, :artists_per_user]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
         top = np.take_along_axis(top, order, axis=1)
@@ -105,7 +107,9 @@ def generate(
         + rng.normal(0.0, noise, len(u))
     )
     weight = np.maximum(1, np.floor(np.exp(log_weight))).astype(np.int64)
-    user_artists = pd.DataFrame({"userID": user_ids[u], "artistID": artist_ids[i], "weight": weight})
+    user_artists = pd.DataFrame(
+        {"userID": user_ids[u], "artistID": artist_ids[i], "weight": weight}
+    )
 
     names = [_NAME_STYLES[k % len(_NAME_STYLES)].format(i=aid) for k, aid in enumerate(artist_ids)]
     artists = pd.DataFrame(
@@ -113,7 +117,9 @@ def generate(
             "id": artist_ids,
             "name": names,
             "url": [f"http://www.last.fm/music/artist{aid}" for aid in artist_ids],
-            "pictureURL": [f"http://userserve-ak.last.fm/serve/252/{aid}.jpg" for aid in artist_ids],
+            "pictureURL": [
+                f"http://userserve-ak.last.fm/serve/252/{aid}.jpg" for aid in artist_ids
+            ],
         }
     )
     return SyntheticLastfm(
@@ -153,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     data = generate(args.users, args.artists, args.artists_per_user, args.factors, args.seed)
     write_hetrec(data, args.folder)
-    print(f"wrote {len(data.user_artists):,} rows, {args.users:,} users, {args.artists:,} artists to {args.folder}")  # noqa: T201
+    rows = len(data.user_artists)
+    print(f"wrote {rows:,} rows, {args.users:,} users, {args.artists:,} artists to {args.folder}")  # noqa: T201
 
 
 if __name__ == "__main__":

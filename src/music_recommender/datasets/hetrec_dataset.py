@@ -61,7 +61,9 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
     def _fetch(self, path: Path) -> None:
         if path.name not in self._expected:
             raise DatasetError(
-                missing_data_message(path.parent, [path.name], None, f"{path.name} is not in the archive")
+                missing_data_message(
+                    path.parent, [path.name], None, f"{path.name} is not in the archive"
+                )
             )
         if self._download_url is None:
             raise DatasetError(

@@ -26,7 +26,9 @@ from music_recommender.pipelines.preprocessing.nodes import (
 from music_recommender.scaling import RatingScaler
 
 
-def _raw_user_artists(rows: list[tuple], source: str = "data/01_raw/x/user_artists.dat") -> pd.DataFrame:
+def _raw_user_artists(
+    rows: list[tuple], source: str = "data/01_raw/x/user_artists.dat"
+) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["userID", "artistID", "weight"])
     frame.attrs["source"] = source
     return frame
@@ -64,7 +66,9 @@ def test_validate_user_artists_returns_canonical_columns(raw_user_artists: pd.Da
 def test_validate_user_artists_missing_column_names_file_and_columns() -> None:
     frame = pd.DataFrame({"userID": [1], "artist": [2], "weight": [3]})
     frame.attrs["source"] = "somewhere/user_artists.dat"
-    with pytest.raises(RawDataError, match=r"somewhere/user_artists\.dat: missing column\(s\) \['artistID'\]"):
+    with pytest.raises(
+        RawDataError, match=r"somewhere/user_artists\.dat: missing column\(s\) \['artistID'\]"
+    ):
         validate_user_artists(frame)
 
 
@@ -96,7 +100,9 @@ def test_validate_user_artists_bad_values(rows: list[tuple], column: str, expect
 
 def test_validate_user_artists_duplicate_pairs_show_both_rows() -> None:
     frame = _raw_user_artists([(2, 51, 10), (3, 51, 4), (2, 51, 7)])
-    with pytest.raises(RawDataError, match=r"must not repeat a \(user, artist\) pair: 2 row\(s\)") as info:
+    with pytest.raises(
+        RawDataError, match=r"must not repeat a \(user, artist\) pair: 2 row\(s\)"
+    ) as info:
         validate_user_artists(frame)
     assert "\n2 " in str(info.value) and "\n4 " in str(info.value)
 
@@ -174,7 +180,12 @@ def test_filter_iterates_until_both_rules_hold() -> None:
     # with one artist, which drops user 0, which leaves artist 1 with one listener.
     frame = _pairs([(0, 1), (0, 2), (1, 1), (1, 3), (2, 3), (1, 4), (2, 4)])
     out = filter_sparse(frame, FilterParams(min_listeners_per_artist=2, min_artists_per_user=2))
-    assert sorted(map(tuple, out[["user_id", "artist_id"]].to_numpy())) == [(1, 3), (1, 4), (2, 3), (2, 4)]
+    assert sorted(map(tuple, out[["user_id", "artist_id"]].to_numpy())) == [
+        (1, 3),
+        (1, 4),
+        (2, 3),
+        (2, 4),
+    ]
 
 
 def test_filter_with_zero_thresholds_keeps_everything() -> None:
@@ -183,13 +194,15 @@ def test_filter_with_zero_thresholds_keeps_everything() -> None:
 
 
 def test_filter_that_removes_everything_names_the_parameters() -> None:
-    with pytest.raises(ValueError, match="preprocessing.filter.min_listeners_per_artist"):
+    with pytest.raises(ValueError, match=r"preprocessing\.filter\.min_listeners_per_artist"):
         filter_sparse(_pairs([(0, 1), (1, 2)]), FilterParams(min_listeners_per_artist=3))
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, "5", True])
 def test_filter_params_reject_bad_values(bad: object) -> None:
-    with pytest.raises(ValueError, match="preprocessing.filter.min_listeners_per_artist must be an integer"):
+    with pytest.raises(
+        ValueError, match=r"preprocessing\.filter\.min_listeners_per_artist must be an integer"
+    ):
         FilterParams(min_listeners_per_artist=bad)  # type: ignore[arg-type]
 
 
@@ -205,14 +218,18 @@ def test_index_ids_contiguous_and_maps_round_trip(raw_artists: pd.DataFrame) -> 
         "artist_index": [0, 1],
         "artist_name": ["Duran Duran", "Sigur Rós"],
     }
-    assert interactions[["user_index", "artist_index", "user_id", "artist_id"]].to_numpy().tolist() == [
+    assert interactions[
+        ["user_index", "artist_index", "user_id", "artist_id"]
+    ].to_numpy().tolist() == [
         [0, 0, 7, 51],
         [1, 0, 10, 51],
         [1, 1, 10, 53],
     ]
 
 
-def test_index_ids_names_unknown_artists(raw_artists: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
+def test_index_ids_names_unknown_artists(
+    raw_artists: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING):
         _, _, artist_map = index_ids(_pairs([(1, 51), (1, 999)]), validate_artists(raw_artists))
     assert artist_map["artist_name"].tolist() == ["Duran Duran", "artist 999"]
@@ -231,8 +248,14 @@ def interactions(small_data) -> pd.DataFrame:
 def test_split_partitions_rows_in_the_given_fractions(interactions: pd.DataFrame) -> None:
     train, val, test = split_interactions(interactions, SplitParams(ensure_train_coverage=False))
     n = len(interactions)
-    assert (len(train), len(val), len(test)) == (round(0.7 * n), round(0.1 * n), n - round(0.7 * n) - round(0.1 * n))
-    keys = [set(map(tuple, f[["user_index", "artist_index"]].to_numpy())) for f in (train, val, test)]
+    assert (len(train), len(val), len(test)) == (
+        round(0.7 * n),
+        round(0.1 * n),
+        n - round(0.7 * n) - round(0.1 * n),
+    )
+    keys = [
+        set(map(tuple, f[["user_index", "artist_index"]].to_numpy())) for f in (train, val, test)
+    ]
     assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
     assert len(keys[0] | keys[1] | keys[2]) == n
     assert list(train.columns) == ["user_index", "artist_index", "weight"]
@@ -248,8 +271,12 @@ def test_split_is_seeded(interactions: pd.DataFrame) -> None:
 
 def test_split_coverage_puts_every_user_and_artist_in_train(interactions: pd.DataFrame) -> None:
     params = SplitParams(train=0.2, validation=0.3, test=0.5, seed=0)
-    bare = split_interactions(interactions, SplitParams(0.2, 0.3, 0.5, 0, ensure_train_coverage=False))[0]
-    assert bare["artist_index"].nunique() < interactions["artist_index"].nunique()  # the case exists
+    bare = split_interactions(
+        interactions, SplitParams(0.2, 0.3, 0.5, 0, ensure_train_coverage=False)
+    )[0]
+    assert (
+        bare["artist_index"].nunique() < interactions["artist_index"].nunique()
+    )  # the case exists
     train, val, test = split_interactions(interactions, params)
     assert set(train["user_index"]) == set(interactions["user_index"])
     assert set(train["artist_index"]) == set(interactions["artist_index"])
@@ -262,7 +289,9 @@ def test_split_coverage_puts_every_user_and_artist_in_train(interactions: pd.Dat
 
 
 def test_split_without_test_part(interactions: pd.DataFrame) -> None:
-    train, val, test = split_interactions(interactions, SplitParams(0.7, 0.3, 0.0, ensure_train_coverage=False))
+    train, val, test = split_interactions(
+        interactions, SplitParams(0.7, 0.3, 0.0, ensure_train_coverage=False)
+    )
     assert len(test) == 0 and len(train) + len(val) == len(interactions)
 
 
@@ -270,7 +299,10 @@ def test_split_without_test_part(interactions: pd.DataFrame) -> None:
     ("kwargs", "message"),
     [
         ({"train": 0.7, "validation": 0.2, "test": 0.2}, "must sum to 1"),
-        ({"train": 1.2, "validation": 0.0, "test": -0.2}, "preprocessing.split.train must be a number in"),
+        (
+            {"train": 1.2, "validation": 0.0, "test": -0.2},
+            "preprocessing.split.train must be a number in",
+        ),
         ({"train": 0.0, "validation": 0.5, "test": 0.5}, "preprocessing.split.train must be > 0"),
     ],
 )
@@ -297,14 +329,19 @@ def test_scaler_fits_on_train_and_round_trips(method: str) -> None:
 
 def test_log_zscore_tames_the_tail() -> None:
     # Log-normal counts like the real ones: z-scoring leaves a tail tens of std long.
-    weights = pd.DataFrame({"weight": np.ceil(np.random.default_rng(0).lognormal(5.5, 1.5, 20_000))})
+    weights = pd.DataFrame(
+        {"weight": np.ceil(np.random.default_rng(0).lognormal(5.5, 1.5, 20_000))}
+    )
     z = apply_scaler(weights, fit_scaler(weights, "zscore"))["rating"].max()
     logz = apply_scaler(weights, fit_scaler(weights, "log_zscore"))["rating"].max()
     assert z > 30 and logz < 5
 
 
 def test_unknown_normalisation_names_the_parameter() -> None:
-    with pytest.raises(ValueError, match="preprocessing.normalisation must be one of zscore, log_zscore; got 'log'"):
+    with pytest.raises(
+        ValueError,
+        match=r"preprocessing\.normalisation must be one of zscore, log_zscore; got 'log'",
+    ):
         fit_scaler(pd.DataFrame({"weight": [1.0]}), "log")
 
 
@@ -317,8 +354,15 @@ def test_summarize_reports_counts_density_and_nulls(
     clean = validate_user_artists(raw_user_artists)
     filtered = clean[clean["artist_id"] == 51]
     summary = summarize(
-        raw_user_artists, raw_artists, clean, filtered, filtered, filtered.head(0), filtered.head(0),
-        {"method": "zscore", "mean": 0.0, "std": 1.0}, 2,
+        raw_user_artists,
+        raw_artists,
+        clean,
+        filtered,
+        filtered,
+        filtered.head(0),
+        filtered.head(0),
+        {"method": "zscore", "mean": 0.0, "std": 1.0},
+        2,
     )
     assert summary["raw"]["rows"] == 4
     assert (summary["raw"]["users"], summary["raw"]["artists"]) == (3, 2)
@@ -342,4 +386,7 @@ def test_weight_plot_has_log_axes_and_labels(small_data) -> None:
     raw_ax, scaled_ax = fig.axes
     assert raw_ax.get_xscale() == "log" and raw_ax.get_yscale() == "log"
     assert "plays" in raw_ax.get_xlabel() and raw_ax.get_title()
-    assert [t.get_text() for t in scaled_ax.get_legend().get_texts()] == ["zscore", "log_zscore (used)"]
+    assert [t.get_text() for t in scaled_ax.get_legend().get_texts()] == [
+        "zscore",
+        "log_zscore (used)",
+    ]

@@ -38,7 +38,9 @@ class FilterParams:
         for name in ("min_listeners_per_artist", "min_artists_per_user"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"preprocessing.filter.{name} must be an integer >= 0; got {value!r}")
+                raise ValueError(
+                    f"preprocessing.filter.{name} must be an integer >= 0; got {value!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class SplitParams:
         fractions = {"train": self.train, "validation": self.validation, "test": self.test}
         for name, value in fractions.items():
             if not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ValueError(f"preprocessing.split.{name} must be a number in [0, 1]; got {value!r}")
+                raise ValueError(
+                    f"preprocessing.split.{name} must be a number in [0, 1]; got {value!r}"
+                )
         if self.train <= 0:
             raise ValueError(f"preprocessing.split.train must be > 0; got {self.train!r}")
         if not np.isclose(sum(fractions.values()), 1.0):
@@ -111,7 +115,9 @@ def validate_user_artists(user_artists: pd.DataFrame) -> pd.DataFrame:
     for column in USER_ARTISTS_COLUMNS:
         nulls = frame[column].isna()
         if nulls.any():
-            problems.append(f"column '{column}' has empty values, expected none: {_rows(frame, nulls)}")
+            problems.append(
+                f"column '{column}' has empty values, expected none: {_rows(frame, nulls)}"
+            )
     for column in ("userID", "artistID"):
         bad = _integer_problems(frame, column)
         if bad.any():
@@ -119,7 +125,9 @@ def validate_user_artists(user_artists: pd.DataFrame) -> pd.DataFrame:
     weight = pd.to_numeric(frame["weight"], errors="coerce")
     bad = frame["weight"].notna() & ~(np.isfinite(weight) & (weight > 0))
     if bad.any():
-        problems.append(f"column 'weight' must be a positive number (a play count): {_rows(frame, bad)}")
+        problems.append(
+            f"column 'weight' must be a positive number (a play count): {_rows(frame, bad)}"
+        )
     dup = frame.duplicated(["userID", "artistID"], keep=False)
     if dup.any():
         problems.append(
@@ -207,7 +215,9 @@ def index_ids(
             int(unnamed.sum()),
             list(artist_ids[unnamed.to_numpy()][:5]),
         )
-        artist_names = artist_names.fillna(pd.Series([f"artist {i}" for i in artist_ids], index=artist_ids))
+        artist_names = artist_names.fillna(
+            pd.Series([f"artist {i}" for i in artist_ids], index=artist_ids)
+        )
     artist_map = pd.DataFrame(
         {
             "artist_id": artist_ids,
@@ -258,7 +268,13 @@ def split_interactions(
             part[moved] = 0
     cols = ["user_index", "artist_index", "weight"]
     train, val, test = (interactions.loc[part == k, cols].reset_index(drop=True) for k in range(3))
-    logger.info("Split %s rows into %s / %s / %s", f"{n:,}", f"{len(train):,}", f"{len(val):,}", f"{len(test):,}")
+    logger.info(
+        "Split %s rows into %s / %s / %s",
+        f"{n:,}",
+        f"{len(train):,}",
+        f"{len(val):,}",
+        f"{len(test):,}",
+    )
     return train, val, test
 
 
@@ -348,11 +364,23 @@ def plot_weight_distribution(
     top = max(float(user_artists["weight"].max()), 10.0)
     # Edges at half-integers: play counts are whole numbers, so no bin falls between two of them.
     bins = np.unique(np.round(np.logspace(0, np.log10(top) + 0.05, 60))) - 0.5
-    ax_raw.hist(user_artists["weight"], bins=bins, alpha=0.5, label=f"all rows ({len(user_artists):,})")
-    ax_raw.hist(filtered["weight"], bins=bins, histtype="step", linewidth=1.5,
-                label=f"after filter ({len(filtered):,})")
-    ax_raw.set(xscale="log", yscale="log", xlabel="plays per (user, artist), log scale",
-               ylabel="rows, log scale", title="Play counts are heavy-tailed")
+    ax_raw.hist(
+        user_artists["weight"], bins=bins, alpha=0.5, label=f"all rows ({len(user_artists):,})"
+    )
+    ax_raw.hist(
+        filtered["weight"],
+        bins=bins,
+        histtype="step",
+        linewidth=1.5,
+        label=f"after filter ({len(filtered):,})",
+    )
+    ax_raw.set(
+        xscale="log",
+        yscale="log",
+        xlabel="plays per (user, artist), log scale",
+        ylabel="rows, log scale",
+        title="Play counts are heavy-tailed",
+    )
     ax_raw.legend()
     weights = filtered["weight"].to_numpy()
     scaled = {m: RatingScaler.fit(weights, m).transform(weights) for m in METHODS}
@@ -362,7 +390,11 @@ def plot_weight_distribution(
     for method, values in scaled.items():
         label = method + (" (used)" if method == scaler["method"] else "")
         ax_scaled.hist(values, bins=edges, alpha=0.55, label=label)
-    ax_scaled.set(yscale="log", xlabel="normalised rating (standard deviations)", ylabel="rows, log scale",
-                  title="After normalisation: log1p keeps the tail within a few std")
+    ax_scaled.set(
+        yscale="log",
+        xlabel="normalised rating (standard deviations)",
+        ylabel="rows, log scale",
+        title="After normalisation: log1p keeps the tail within a few std",
+    )
     ax_scaled.legend()
     return fig

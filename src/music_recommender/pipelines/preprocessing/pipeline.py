@@ -34,9 +34,16 @@ OUTPUTS = {
 def create_pipeline(**kwargs: object) -> Pipeline:
     """The `preprocessing` modular pipeline; its internal datasets are prefixed `preprocessing.`."""
     nodes = [
-        Node(validate_user_artists, "user_artists_raw", "user_artists", name="validate_user_artists"),
+        Node(
+            validate_user_artists, "user_artists_raw", "user_artists", name="validate_user_artists"
+        ),
         Node(validate_artists, "artists_raw", "artists", name="validate_artists"),
-        Node(filter_sparse, ["user_artists", "params:filter"], "filtered_user_artists", name="filter_sparse"),
+        Node(
+            filter_sparse,
+            ["user_artists", "params:filter"],
+            "filtered_user_artists",
+            name="filter_sparse",
+        ),
         Node(
             index_ids,
             ["filtered_user_artists", "artists"],
@@ -49,9 +56,19 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ["train_weights", "validation_weights", "test_weights"],
             name="split_interactions",
         ),
-        Node(fit_scaler, ["train_weights", "params:normalisation"], "rating_scaler", name="fit_scaler"),
+        Node(
+            fit_scaler,
+            ["train_weights", "params:normalisation"],
+            "rating_scaler",
+            name="fit_scaler",
+        ),
         *(
-            Node(apply_scaler, [f"{part}_weights", "rating_scaler"], f"{part}_ratings", name=f"scale_{part}")
+            Node(
+                apply_scaler,
+                [f"{part}_weights", "rating_scaler"],
+                f"{part}_ratings",
+                name=f"scale_{part}",
+            )
             for part in ("train", "validation", "test")
         ),
         Node(

@@ -1,0 +1,149 @@
+"""The preprocessing pipeline end to end, through a real KedroSession on synthetic data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from kedro.io import DataCatalog, DatasetError, MemoryDataset
+from kedro.runner import SequentialRunner
+from omegaconf import OmegaConf
+
+from music_recommender.pipelines.preprocessing import create_pipeline
+from music_recommender.pipelines.preprocessing.nodes import FilterParams, RawDataError, SplitParams
+
+OUTPUTS = {
+    "data/02_intermediate/user_artists.parquet",
+    "data/02_intermediate/artists.parquet",
+    "data/02_intermediate/filtered_user_artists.parquet",
+    "data/03_primary/interactions.parquet",
+    "data/03_primary/user_map.csv",
+    "data/03_primary/artist_map.csv",
+    "data/05_model_input/train_ratings.parquet",
+    "data/05_model_input/validation_ratings.parquet",
+    "data/05_model_input/test_ratings.parquet",
+    "data/05_model_input/rating_scaler.json",
+    "data/08_reporting/preprocessing_summary.json",
+    "data/08_reporting/weight_distribution.png",
+}
+
+
+def _run(project: Path, raw: Path, env: str | None = None, **params: object) -> None:
+    """Run as `kedro run --pipelines preprocessing --params key=value,...` would, offline."""
+    bootstrap_project(project)
+    dotted = {"raw_data_dir": str(raw), "hetrec_url": "http://127.0.0.1:9/offline.zip", **params}
+    # The CLI turns dotted keys into nested dicts the same way.
+    runtime = OmegaConf.to_container(
+        OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotted.items()])
+    )
+    with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
+        session.run(pipeline_names=["preprocessing"])
+
+
+def test_pipeline_writes_every_output_in_its_layer(
+    kedro_project: Path, raw_folder: Path, small_data
+) -> None:
+    _run(kedro_project, raw_folder)
+    written = {str(p.relative_to(kedro_project)) for p in (kedro_project / "data").rglob("*.*")}
+    assert written == OUTPUTS
+
+    summary = json.loads(
+        (kedro_project / "data/08_reporting/preprocessing_summary.json").read_text()
+    )
+    raw = small_data.user_artists
+    assert summary["raw"]["rows"] == len(raw)
+    assert summary["raw"]["users"] == raw["userID"].nunique()
+    assert summary["raw"]["artists"] == raw["artistID"].nunique()
+    assert summary["filtered"]["density"] > summary["raw"]["density"]
+    assert summary["normalisation"]["method"] == "log_zscore"
+
+    data = kedro_project / "data"
+    artist_map = pd.read_csv(data / "03_primary/artist_map.csv", keep_default_na=False)
+    names = small_data.artists.set_index("id")["name"]
+    assert artist_map["artist_name"].tolist() == names.loc[artist_map["artist_id"]].tolist()
+    splits = [
+        pd.read_parquet(data / f"05_model_input/{p}_ratings.parquet")
+        for p in ("train", "validation", "test")
+    ]
+    assert sum(map(len, splits)) == summary["filtered"]["rows"]
+    assert list(splits[0].columns) == ["user_index", "artist_index", "weight", "rating"]
+    assert splits[0]["artist_index"].max() == len(artist_map) - 1
+    listeners = (
+        pd.read_parquet(data / "03_primary/interactions.parquet").groupby("artist_index").size()
+    )
+    assert listeners.min() >= 5
+
+
+def test_runtime_params_override_one_nested_value(kedro_project: Path, raw_folder: Path) -> None:
+    _run(
+        kedro_project,
+        raw_folder,
+        **{
+            "preprocessing.normalisation": "zscore",
+            "preprocessing.filter.min_listeners_per_artist": 1,
+        },
+    )
+    summary = json.loads(
+        (kedro_project / "data/08_reporting/preprocessing_summary.json").read_text()
+    )
+    assert summary["normalisation"]["method"] == "zscore"
+    assert summary["filtered"]["rows"] == summary["raw"]["rows"]  # 1 listener keeps every artist
+    assert summary["split"]["validation"] > 0  # the sibling split parameters were not lost
+
+
+def test_environment_overrides_a_single_parameter(kedro_project: Path, raw_folder: Path) -> None:
+    env = kedro_project / "conf" / "article"
+    env.mkdir()
+    (env / "parameters_preprocessing.yml").write_text("preprocessing:\n  normalisation: zscore\n")
+    _run(kedro_project, raw_folder, env="article")
+    summary = json.loads(
+        (kedro_project / "data/08_reporting/preprocessing_summary.json").read_text()
+    )
+    assert summary["normalisation"]["method"] == "zscore"
+    assert summary["filtered"]["rows"] < summary["raw"]["rows"]  # base filter still applies
+
+
+def test_bad_parameter_is_named(kedro_project: Path, raw_folder: Path) -> None:
+    with pytest.raises(Exception, match=r"preprocessing\.split.*sum to 1"):
+        _run(kedro_project, raw_folder, **{"preprocessing.split.test": 0.5})
+
+
+def test_failed_validation_overwrites_nothing(kedro_project: Path, raw_folder: Path) -> None:
+    _run(kedro_project, raw_folder)
+    before = {p: (kedro_project / p).read_bytes() for p in OUTPUTS}
+    with (raw_folder / "user_artists.dat").open("ab") as f:
+        f.write(b"\r\n2\t1\t-5")  # a negative play count on the last line
+    with pytest.raises(RawDataError, match=r"user_artists\.dat is not valid") as info:
+        _run(kedro_project, raw_folder, **{"preprocessing.split.seed": 99})
+    assert "column 'weight' must be a positive number" in str(info.value)
+    assert {p: (kedro_project / p).read_bytes() for p in OUTPUTS} == before
+
+
+def test_missing_raw_data_offline_stops_with_instructions(
+    kedro_project: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(DatasetError) as info:
+        _run(kedro_project, tmp_path / "empty")
+    message = str(info.value)
+    assert "Raw data missing" in message and "http://127.0.0.1:9/offline.zip" in message
+    assert not any((kedro_project / "data").rglob("*.*"))
+
+
+def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> None:
+    catalog = DataCatalog(
+        {
+            "user_artists_raw": MemoryDataset(small_data.user_artists),
+            "artists_raw": MemoryDataset(small_data.artists),
+            "params:preprocessing.filter": MemoryDataset(FilterParams()),
+            "params:preprocessing.split": MemoryDataset(SplitParams()),
+            "params:preprocessing.normalisation": MemoryDataset("log_zscore"),
+            "params:preprocessing.summary_sample_rows": MemoryDataset(3),
+        }
+    )
+    out = SequentialRunner().run(create_pipeline(), catalog)
+    assert out["train_ratings"].load()["rating"].abs().max() < 10
+    assert len(out["preprocessing_summary"].load()["raw"]["sample"]) == 3
