@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from music_recommender.pipelines import preprocessing
+from music_recommender.pipelines import preprocessing, training, tuning
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines; `__default__` runs them all in dependency order."""
     pipelines = {
         "preprocessing": preprocessing.create_pipeline(),
+        "tuning": tuning.create_pipeline(),
+        "training": training.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

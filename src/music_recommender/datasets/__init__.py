@@ -1,5 +1,7 @@
 """Kedro datasets of this project."""
 
 from music_recommender.datasets.hetrec_dataset import HetrecDataset
+from music_recommender.datasets.optional_json_dataset import OptionalJSONDataset
+from music_recommender.datasets.pmf_dataset import PMFModelDataset
 
-__all__ = ["HetrecDataset"]
+__all__ = ["HetrecDataset", "OptionalJSONDataset", "PMFModelDataset"]

@@ -1,0 +1,89 @@
+"""A Kedro dataset for a PMF model: state_dict plus config, versionable, loaded without unpickling."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+from kedro.io.core import (
+    AbstractVersionedDataset,
+    DatasetError,
+    Version,
+    get_filepath_str,
+    get_protocol_and_path,
+)
+
+from music_recommender.pmf.model import PMF
+from music_recommender.pmf.persistence import ModelFileError, from_bytes, to_bytes
+
+
+class PMFModelDataset(AbstractVersionedDataset[PMF, PMF]):
+    """Save a ``PMF`` module; load it back as a ready model (``torch.load(weights_only=True)``).
+
+    Example catalog entry::
+
+        pmf_model:
+          type: music_recommender.datasets.PMFModelDataset
+          filepath: data/06_models/pmf_model.pt
+          versioned: true
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, path = get_protocol_and_path(filepath, version)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol, **(fs_args or {}))
+        self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=self._fs.exists,
+            glob_function=self._fs.glob,
+        )
+
+    def load(self) -> PMF:
+        """Rebuild the model from its file."""
+        path = get_filepath_str(self._get_load_path(), self._protocol)
+        with self._fs.open(path, "rb") as f:
+            data = f.read()
+        try:
+            return from_bytes(data, path)[0]
+        except ModelFileError as exc:
+            raise DatasetError(str(exc)) from exc
+
+    def save(self, data: PMF) -> None:
+        """Write the model's config and weights."""
+        if not isinstance(data, PMF):
+            raise DatasetError(f"PMFModelDataset saves PMF models, got {type(data).__name__}")
+        path = get_filepath_str(self._get_save_path(), self._protocol)
+        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+        payload = to_bytes(data)
+        # Write beside and rename: a crash mid-write never leaves a truncated model behind.
+        partial = f"{path}.partial"
+        with self._fs.open(partial, "wb") as f:
+            f.write(payload)
+        self._fs.mv(partial, path)
+        self._invalidate_cache()
+
+    def _exists(self) -> bool:
+        try:
+            path = get_filepath_str(self._get_load_path(), self._protocol)
+        except DatasetError:
+            return False
+        return self._fs.exists(path)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "protocol": self._protocol, "version": self._version}
+
+    def _release(self) -> None:
+        super()._release()
+        self._invalidate_cache()
+
+    def _invalidate_cache(self) -> None:
+        self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))

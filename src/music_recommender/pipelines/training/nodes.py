@@ -1,0 +1,132 @@
+"""Training nodes: fit the PMF model with the stepped schedule, evaluate it, export its biases."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from music_recommender.pipelines.model_input import table_sizes, to_ratings
+from music_recommender.pmf import PMF, evaluate, fit
+from music_recommender.pmf.baselines import BiasBaseline, mse
+from music_recommender.pmf.recipe import Recipe
+
+logger = logging.getLogger(__name__)
+MODES = ("tuned", "fixed")
+
+
+def resolve_recipe(
+    model: dict[str, Any], best_params: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """The recipe to train: the ``model`` parameters, with the tuned values when asked for."""
+    mode = params.get("hyperparameters", "tuned")
+    if mode not in MODES:
+        raise ValueError(
+            f"training.hyperparameters must be one of {', '.join(MODES)}; got {mode!r}"
+        )
+    recipe = Recipe.from_dict(model)
+    if mode == "fixed":
+        return recipe.to_dict()
+    if not best_params:
+        raise ValueError(
+            "training.hyperparameters is 'tuned' but data/06_models/best_params.json is missing: "
+            "run the tuning pipeline first (kedro run --pipelines tuning,training) or train with "
+            "fixed hyper-parameters (kedro run --pipelines training --params training.hyperparameters=fixed)"
+        )
+    changes: dict[str, Any] = {
+        "n_factors": int(best_params["n_factors"]),
+        "l2": float(best_params["l2"]),
+    }
+    if params.get("use_tuned_lr", False):
+        # Keep the schedule's shape, start it at the tuned rate.
+        scale = float(best_params["lr"]) / recipe.train.schedule[0][0]
+        changes["schedule"] = [[lr * scale, n] for lr, n in recipe.train.schedule]
+    return recipe.replace(**changes).to_dict()
+
+
+def train_model(
+    train: pd.DataFrame, validation: pd.DataFrame, recipe: dict[str, Any]
+) -> tuple[PMF, pd.DataFrame]:
+    """Train with the recipe's schedule; the history has train and validation loss per epoch."""
+    spec = Recipe.from_dict(recipe, where="training recipe")
+    n_users, n_items = table_sizes(train, validation)
+    model = spec.build(n_users, n_items, float(train["rating"].mean()))
+    valid = to_ratings(validation) if len(validation) else None
+    history = fit(model, to_ratings(train), valid, spec.train)
+    frame = pd.DataFrame(history.epochs)
+    frame["best"] = frame["epoch"] == history.best_epoch
+    logger.info(
+        "Trained %d epochs%s; best epoch %s",
+        len(frame),
+        " (stopped early)" if history.stopped_early else "",
+        history.best_epoch,
+    )
+    return model.cpu(), frame
+
+
+def evaluate_model(
+    model: PMF,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    history: pd.DataFrame,
+    recipe: dict[str, Any],
+    baseline: dict[str, Any],
+) -> dict[str, Any]:
+    """Test MSE and RMSE on the normalised scale, beside a global-mean and a bias-only baseline."""
+    test_mse = evaluate(model, to_ratings(test))
+    n_users, n_items = model.n_users, model.n_items
+    global_mse = mse(np.full(len(test), train["rating"].mean()), test["rating"])
+    biases = BiasBaseline.fit(
+        train["user_index"].to_numpy(),
+        train["artist_index"].to_numpy(),
+        train["rating"].to_numpy(),
+        n_users,
+        n_items,
+        reg_user=float(baseline.get("reg_user", 15.0)),
+        reg_item=float(baseline.get("reg_item", 10.0)),
+    )
+    bias_mse = mse(biases.predict(test["user_index"], test["artist_index"]), test["rating"])
+    best = history[history["best"]]
+    metrics = {
+        "test_mse": test_mse,
+        "test_rmse": math.sqrt(test_mse),
+        "baseline_global_mse": global_mse,
+        "baseline_global_rmse": math.sqrt(global_mse),
+        "baseline_bias_mse": bias_mse,
+        "baseline_bias_rmse": math.sqrt(bias_mse),
+        "test_rows": len(test),
+        "epochs": len(history),
+        "best_epoch": int(best["epoch"].iloc[0]) if len(best) else None,
+        "final_train_loss": float(history["train_loss"].iloc[-1]),
+        "final_val_loss": None
+        if history["val_loss"].isna().all()
+        else float(history["val_loss"].dropna().iloc[-1]),
+        "train_seconds": float(history["seconds"].sum()),
+        "best_params": recipe,
+    }
+    logger.info(
+        "Test MSE %.4f (global mean %.4f, biases only %.4f)", test_mse, global_mse, bias_mse
+    )
+    return metrics
+
+
+def artist_biases(model: PMF, artist_map: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
+    """Learned artist biases with names and reach, highest first (the article's ranking)."""
+    if not model.biases:
+        raise ValueError("the trained model has no biases (model.biases is false): nothing to rank")
+    bias = model.item_bias.weight.detach().cpu().numpy()[:, 0]
+    reach = interactions.groupby("artist_index").agg(
+        listeners=("user_index", "size"), total_plays=("weight", "sum")
+    )
+    frame = artist_map.set_index("artist_index").join(reach)
+    frame = frame.iloc[: len(bias)].assign(bias=bias[: len(frame)])
+    frame = frame.reset_index().sort_values("bias", ascending=False, ignore_index=True)
+    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    frame["listeners"] = frame["listeners"].fillna(0).astype(int)
+    frame["total_plays"] = frame["total_plays"].fillna(0).astype(np.int64)
+    return frame[
+        ["rank", "artist_id", "artist_index", "artist_name", "bias", "listeners", "total_plays"]
+    ]

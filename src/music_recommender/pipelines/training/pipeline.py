@@ -1,0 +1,63 @@
+"""Model input (+ tuned hyper-parameters) -> trained PMF model, history, test metrics, artist biases."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from music_recommender.pipelines.training.nodes import (
+    artist_biases,
+    evaluate_model,
+    resolve_recipe,
+    train_model,
+)
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The `training` modular pipeline."""
+    nodes = [
+        Node(
+            resolve_recipe,
+            ["params:model", "best_params", "params:options"],
+            "recipe",
+            name="resolve_recipe",
+        ),
+        Node(
+            train_model,
+            ["train_ratings", "validation_ratings", "recipe"],
+            ["pmf_model", "training_history"],
+            name="train_model",
+        ),
+        Node(
+            evaluate_model,
+            [
+                "pmf_model",
+                "train_ratings",
+                "test_ratings",
+                "training_history",
+                "recipe",
+                "params:baseline",
+            ],
+            "metrics",
+            name="evaluate_model",
+        ),
+        Node(
+            artist_biases,
+            ["pmf_model", "artist_map", "interactions"],
+            "artist_biases",
+            name="artist_biases",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace="training",
+        inputs={
+            "train_ratings",
+            "validation_ratings",
+            "test_ratings",
+            "best_params",
+            "artist_map",
+            "interactions",
+        },
+        outputs={"pmf_model", "training_history", "metrics", "artist_biases", "recipe"},
+        parameters={"params:model"},
+    )

@@ -1,0 +1,38 @@
+"""Model input -> LR range test and latent-size grid search -> best_params.json."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from music_recommender.pipelines.tuning.nodes import grid_search, run_lr_range_test
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The `tuning` modular pipeline."""
+    nodes = [
+        Node(
+            run_lr_range_test,
+            ["train_ratings", "params:model", "params:lr_range_test"],
+            "lr_range_test",
+            name="lr_range_test",
+        ),
+        Node(
+            grid_search,
+            [
+                "train_ratings",
+                "validation_ratings",
+                "params:model",
+                "params:grid_search",
+                "lr_range_test",
+            ],
+            ["grid_search", "best_params"],
+            name="grid_search",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace="tuning",
+        inputs={"train_ratings", "validation_ratings"},
+        outputs={"lr_range_test", "grid_search", "best_params"},
+        parameters={"params:model"},
+    )

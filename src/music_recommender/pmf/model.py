@@ -1,0 +1,112 @@
+"""The article's model: user . artist dot product plus a user bias and an artist bias."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class PMF(nn.Module):
+    """Probabilistic matrix factorisation with optional biases.
+
+    ``forward`` takes an ``N x 2`` long tensor of ``(user, artist)`` index pairs and returns ``N``
+    predicted ratings: ``global_bias + user . artist + user_bias + artist_bias``. With
+    ``biases=False`` it is the article's Figure 6 model, the plain dot product.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_factors: int = 40,
+        biases: bool = True,
+        init_std: float = 0.1,
+        global_bias: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if min(n_users, n_items, n_factors) < 1:
+            raise ValueError(
+                f"n_users, n_items and n_factors must be >= 1; got {n_users}, {n_items}, {n_factors}"
+            )
+        self.n_users, self.n_items, self.n_factors = n_users, n_items, n_factors
+        self.biases, self.init_std = biases, init_std
+        self.user_factors = nn.Embedding(n_users, n_factors)
+        self.item_factors = nn.Embedding(n_items, n_factors)
+        nn.init.normal_(self.user_factors.weight, std=init_std)
+        nn.init.normal_(self.item_factors.weight, std=init_std)
+        if biases:
+            self.user_bias = nn.Embedding(n_users, 1)
+            self.item_bias = nn.Embedding(n_items, 1)
+            nn.init.zeros_(self.user_bias.weight)
+            nn.init.zeros_(self.item_bias.weight)
+        # The mean rating: biases and factors then model deviations from it.
+        self.global_bias = nn.Parameter(torch.tensor(float(global_bias)), requires_grad=biases)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Predicted ratings for ``(user, artist)`` index pairs."""
+        users, items = pairs[:, 0], pairs[:, 1]
+        pred = (self.user_factors(users) * self.item_factors(items)).sum(dim=1)
+        if self.biases:
+            pred = (
+                pred
+                + self.user_bias(users).squeeze(1)
+                + self.item_bias(items).squeeze(1)
+                + self.global_bias
+            )
+        return pred
+
+    def row_penalty(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean squared norm of the factor rows and of the bias rows that ``pairs`` use."""
+        users, items = pairs[:, 0], pairs[:, 1]
+        factors = self.user_factors(users).pow(2).sum(1) + self.item_factors(items).pow(2).sum(1)
+        if not self.biases:
+            return factors.mean(), factors.new_zeros(())
+        bias = self.user_bias(users).pow(2).squeeze(1) + self.item_bias(items).pow(2).squeeze(1)
+        return factors.mean(), bias.mean()
+
+    @torch.no_grad()
+    def fill_grads(
+        self, pairs: torch.Tensor, targets: torch.Tensor, l2: float = 0.0, bias_l2: float = 0.0
+    ) -> torch.Tensor:
+        """Set ``.grad`` of every parameter to that of ``MSE + l2 * row_penalty`` and return the MSE.
+
+        The same gradient autograd gives (a test checks it), in a handful of whole-tensor ops: on a
+        CPU this halves the cost of a training step, which is dominated by per-op overhead.
+        """
+        users, items = pairs[:, 0], pairs[:, 1]
+        u, v = self.user_factors.weight[users], self.item_factors.weight[items]
+        pred = (u * v).sum(1)
+        if self.biases:
+            bu, bi = self.user_bias.weight[users, 0], self.item_bias.weight[items, 0]
+            pred += bu + bi + self.global_bias
+        err = pred - targets
+        scale = 2.0 / len(targets)
+        e = err * scale
+        for param in self.parameters():
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            else:
+                param.grad.zero_()
+        self.user_factors.weight.grad.index_add_(
+            0, users, torch.addcmul(u * (l2 * scale), e[:, None], v)
+        )
+        self.item_factors.weight.grad.index_add_(
+            0, items, torch.addcmul(v * (l2 * scale), e[:, None], u)
+        )
+        if self.biases:
+            self.user_bias.weight.grad.index_add_(0, users, (e + bu * (bias_l2 * scale))[:, None])
+            self.item_bias.weight.grad.index_add_(0, items, (e + bi * (bias_l2 * scale))[:, None])
+            self.global_bias.grad.fill_(e.sum())
+        return err.pow(2).mean()
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this model (the weights come from ``state_dict``)."""
+        return {
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_factors": self.n_factors,
+            "biases": self.biases,
+            "init_std": self.init_std,
+        }

@@ -1,0 +1,68 @@
+"""Save and load a PMF model as its state_dict plus the config that rebuilds it (no pickled objects)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from music_recommender.pmf.model import PMF
+
+FORMAT = "music_recommender.pmf/1"
+
+
+class ModelFileError(ValueError):
+    """A model file that is corrupt, of another format, or does not fit its config."""
+
+
+def to_bytes(model: PMF, extra: dict[str, Any] | None = None) -> bytes:
+    """Serialise ``model`` (and JSON-like ``extra`` metadata) with ``torch.save``."""
+    payload = {
+        "format": FORMAT,
+        "config": model.config(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": dict(extra or {}),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any]]:
+    """Rebuild a model; ``weights_only=True`` so a file can never run code when loaded."""
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelFileError(f"{source} is not a readable PMF model file: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ModelFileError(f"{source} is not a {FORMAT} model file (found format {found!r})")
+    try:
+        model = PMF(**payload["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError, KeyError) as exc:
+        raise ModelFileError(f"{source}: weights do not match the saved config: {exc}") from exc
+    model.eval()
+    return model, payload.get("extra", {})
+
+
+def save_model(model: PMF, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated model at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = to_bytes(model, extra)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
+
+
+def load_model(path: str | Path) -> tuple[PMF, dict[str, Any]]:
+    """Read a model written by ``save_model``; returns the model (in eval mode) and its metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    return from_bytes(path.read_bytes(), str(path))
