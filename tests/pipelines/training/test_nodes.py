@@ -1,0 +1,119 @@
+"""Training nodes: recipe resolution, training history, metrics, and the artist-bias table."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from music_recommender.pipelines.training.nodes import (
+    artist_biases,
+    evaluate_model,
+    resolve_recipe,
+    train_model,
+)
+from music_recommender.pmf import PMF
+
+BEST = {"n_factors": 7, "l2": 0.3, "lr": 0.01, "val_loss": 0.5}
+
+
+def test_fixed_recipe_ignores_tuning(quick_model) -> None:
+    recipe = resolve_recipe(quick_model, BEST, {"hyperparameters": "fixed"})
+    assert recipe["n_factors"] == 4 and recipe["l2"] == 0.1
+
+
+def test_tuned_recipe_takes_size_and_l2_and_optionally_the_rate(quick_model) -> None:
+    recipe = resolve_recipe(quick_model, BEST, {"hyperparameters": "tuned"})
+    assert (recipe["n_factors"], recipe["l2"]) == (7, 0.3)
+    assert recipe["schedule"] == [[0.05, 4], [0.01, 2]]
+    scaled = resolve_recipe(quick_model, BEST, {"hyperparameters": "tuned", "use_tuned_lr": True})
+    assert scaled["schedule"] == [[pytest.approx(0.01), 4], [pytest.approx(0.002), 2]]
+
+
+def test_tuned_without_tuning_output_says_what_to_do(quick_model) -> None:
+    with pytest.raises(ValueError, match="run the tuning pipeline first"):
+        resolve_recipe(quick_model, {}, {"hyperparameters": "tuned"})
+    with pytest.raises(ValueError, match=r"training\.hyperparameters must be one of tuned, fixed"):
+        resolve_recipe(quick_model, BEST, {"hyperparameters": "best"})
+
+
+@pytest.fixture(scope="module")
+def trained(model_input):
+    recipe = {
+        "n_factors": 4,
+        "optimizer": "adam",
+        "batch_size": 128,
+        "schedule": [[0.05, 4], [0.01, 2]],
+        "l2": 0.1,
+        "patience": 2,
+        "seed": 1,
+    }
+    model, history = train_model(model_input["train"], model_input["validation"], recipe)
+    return model, history, recipe
+
+
+def test_train_model_records_both_losses_every_epoch(trained) -> None:
+    model, history, _ = trained
+    assert isinstance(model, PMF) and model.n_factors == 4
+    assert list(history.columns) == [
+        "epoch",
+        "stage",
+        "lr",
+        "train_loss",
+        "val_loss",
+        "seconds",
+        "best",
+    ]
+    assert history["val_loss"].notna().all() and history["best"].sum() == 1
+    assert history["epoch"].tolist() == list(range(1, len(history) + 1))
+
+
+def test_evaluate_model_reports_the_metrics_and_baselines(trained, model_input) -> None:
+    model, history, recipe = trained
+    metrics = evaluate_model(model, model_input["train"], model_input["test"], history, recipe, {})
+    for key in (
+        "test_mse",
+        "test_rmse",
+        "baseline_global_mse",
+        "baseline_bias_mse",
+        "epochs",
+        "best_params",
+    ):
+        assert key in metrics
+    assert metrics["test_rmse"] == pytest.approx(math.sqrt(metrics["test_mse"]))
+    assert metrics["epochs"] == len(history) and metrics["best_params"] == recipe
+    # Planted structure: the model beats the global mean on held-out ratings.
+    assert metrics["test_mse"] < metrics["baseline_global_mse"]
+
+
+def test_artist_biases_sorted_with_names_and_reach(trained, model_input) -> None:
+    model, _, _ = trained
+    table = artist_biases(model, model_input["artist_map"], model_input["interactions"])
+    assert list(table.columns) == [
+        "rank",
+        "artist_id",
+        "artist_index",
+        "artist_name",
+        "bias",
+        "listeners",
+        "total_plays",
+    ]
+    assert table["bias"].is_monotonic_decreasing and table["rank"].tolist() == list(
+        range(1, len(table) + 1)
+    )
+    names = model_input["artist_map"].set_index("artist_id")["artist_name"]
+    assert table["artist_name"].tolist() == names.loc[table["artist_id"]].tolist()
+    listeners = model_input["interactions"].groupby("artist_id").size()
+    assert table.set_index("artist_id")["listeners"].equals(
+        listeners.loc[table["artist_id"]].rename("listeners")
+    )
+
+
+def test_artist_biases_need_a_biased_model(model_input) -> None:
+    with pytest.raises(ValueError, match="has no biases"):
+        artist_biases(
+            PMF(3, 3, 2, biases=False),
+            model_input["artist_map"],
+            pd.DataFrame(columns=["artist_index", "user_index", "weight"]),
+        )

@@ -1,0 +1,57 @@
+"""Tuning nodes: the range test output and the grid search table and choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from music_recommender.pipelines.tuning.nodes import grid_search, run_lr_range_test
+
+
+def test_lr_range_test_node_returns_a_curve_and_a_rate(model_input, quick_model) -> None:
+    out = run_lr_range_test(model_input["train"], quick_model, {"num_steps": 60})
+    assert set(out) == {"suggested_lr", "optimizer", "lr", "loss", "smoothed_loss"}
+    assert len(out["lr"]) == len(out["loss"]) == len(out["smoothed_loss"]) <= 60
+    assert out["lr"][0] <= out["suggested_lr"] <= out["lr"][-1]
+    assert all(isinstance(x, float) for x in out["smoothed_loss"])  # JSON-ready
+
+
+def test_grid_search_tries_every_combination_and_keeps_the_best(model_input, quick_model) -> None:
+    params = {"n_factors": [2, 6], "l2": [0.0, 0.5], "epochs": 2, "use_suggested_lr": True}
+    table, best = grid_search(
+        model_input["train"], model_input["validation"], quick_model, params, {"suggested_lr": 0.02}
+    )
+    assert sorted(zip(table["n_factors"], table["l2"], strict=True)) == [
+        (2, 0.0),
+        (2, 0.5),
+        (6, 0.0),
+        (6, 0.5),
+    ]
+    assert (table["epochs"] == 2).all() and (table["lr"] == 0.02).all()
+    winner = table.loc[table["val_loss"].idxmin()]
+    assert (best["n_factors"], best["l2"]) == (winner["n_factors"], winner["l2"])
+    assert best["val_loss"] == pytest.approx(table["val_loss"].min())
+    assert best["lr"] == 0.02
+
+
+def test_grid_search_without_validation_holds_out_part_of_train(model_input, quick_model) -> None:
+    params = {"n_factors": [3], "epochs": 1, "use_suggested_lr": False, "holdout_fraction": 0.2}
+    table, best = grid_search(
+        model_input["train"],
+        model_input["validation"].head(0),
+        quick_model,
+        params,
+        {"suggested_lr": 1.0},
+    )
+    assert len(table) == 1 and best["lr"] == 0.05  # the schedule's first rate
+    assert table["val_loss"].notna().all()
+
+
+def test_grid_search_names_bad_model_parameters(model_input, quick_model) -> None:
+    with pytest.raises(ValueError, match=r"unknown model parameter\(s\) \['factors'\]"):
+        grid_search(
+            model_input["train"],
+            model_input["validation"],
+            {**quick_model, "factors": 3},
+            {},
+            {"suggested_lr": 0.1},
+        )

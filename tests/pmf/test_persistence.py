@@ -1,0 +1,112 @@
+"""Save/load: the round trip, and clear errors for corrupt, foreign and mismatched files."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from kedro.io import DatasetError
+from kedro.io.core import Version
+
+from music_recommender.datasets import PMFModelDataset
+from music_recommender.pmf import PMF, ModelFileError, load_model, save_model
+
+
+@pytest.fixture
+def model() -> PMF:
+    torch.manual_seed(0)
+    net = PMF(5, 7, n_factors=3, init_std=0.2, global_bias=0.4)
+    with torch.no_grad():
+        net.item_bias.weight.normal_()
+    return net
+
+
+PAIRS = torch.tensor([[0, 0], [4, 6], [2, 3]])
+
+
+def test_round_trip_gives_the_same_predictions(model: PMF, tmp_path: Path) -> None:
+    save_model(model, tmp_path / "m.pt", extra={"note": "x"})
+    loaded, extra = load_model(tmp_path / "m.pt")
+    assert loaded.config() == model.config()
+    torch.testing.assert_close(loaded(PAIRS), model(PAIRS))
+    assert extra == {"note": "x"} and not loaded.training
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
+
+
+def test_round_trip_without_biases(tmp_path: Path) -> None:
+    net = PMF(3, 3, n_factors=2, biases=False)
+    save_model(net, tmp_path / "m.pt")
+    loaded, _ = load_model(tmp_path / "m.pt")
+    assert not loaded.biases
+    torch.testing.assert_close(loaded(PAIRS[:1]), net(PAIRS[:1]))
+
+
+def test_corrupt_file(model: PMF, tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"
+    save_model(model, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match=r"m\.pt is not a readable PMF model file"):
+        load_model(path)
+
+
+def test_foreign_file(tmp_path: Path) -> None:
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match=r"is not a music_recommender\.pmf/1 model file"):
+        load_model(tmp_path / "other.pt")
+
+
+def test_mismatched_weights(model: PMF, tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"
+    payload = {
+        "format": "music_recommender.pmf/1",
+        "config": {**model.config(), "n_factors": 9},
+        "state_dict": model.state_dict(),
+        "extra": {},
+    }
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="weights do not match the saved config"):
+        load_model(path)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
+def test_never_unpickles_arbitrary_objects(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"format": "music_recommender.pmf/1", "x": _Evil()}))
+    with pytest.raises(ModelFileError):
+        load_model(path)
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_model(tmp_path / "none.pt")
+
+
+def test_versioned_kedro_dataset(model: PMF, tmp_path: Path) -> None:
+    path = str(tmp_path / "models" / "pmf.pt")
+    ds = PMFModelDataset(path, version=Version(None, "2026-01-01T00.00.00.000Z"))
+    assert not ds.exists()
+    ds.save(model)
+    assert (tmp_path / "models/pmf.pt/2026-01-01T00.00.00.000Z/pmf.pt").exists()
+    later = PMFModelDataset(path, version=Version(None, "2026-01-02T00.00.00.000Z"))
+    later.save(PMF(5, 7, n_factors=3))
+    latest = PMFModelDataset(path, version=Version(None, None)).load()
+    first = PMFModelDataset(path, version=Version("2026-01-01T00.00.00.000Z", None)).load()
+    torch.testing.assert_close(first(PAIRS), model(PAIRS))
+    assert not torch.equal(latest(PAIRS), model(PAIRS))
+    with pytest.raises(DatasetError, match="saves PMF models"):
+        ds.save({"not": "a model"})
+
+
+def test_kedro_dataset_reports_corrupt_file(tmp_path: Path) -> None:
+    path = tmp_path / "pmf.pt"
+    path.write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="not a readable PMF model file"):
+        PMFModelDataset(str(path)).load()

@@ -1,0 +1,139 @@
+"""The trainer: learns, recovers planted biases, is deterministic, stops early and restores the best."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from music_recommender.pmf import PMF, Ratings, TrainConfig, evaluate, fit
+from music_recommender.pmf.trainer import resolve_device
+
+from .conftest import planted
+
+FAST = TrainConfig(
+    optimizer="adam", batch_size=256, schedule=((0.05, 15), (0.01, 10)), l2=0.05, bias_l2=0.0
+)
+
+
+def _model(truth, **kwargs) -> PMF:
+    torch.manual_seed(0)
+    return PMF(truth["n_users"], truth["n_items"], **kwargs)
+
+
+def test_training_lowers_loss_far_below_the_variance(problem) -> None:
+    train, valid, truth = problem
+    model = _model(truth, n_factors=4)
+    before = evaluate(model, valid)
+    history = fit(model, train, valid, FAST)
+    losses = [e["train_loss"] for e in history.epochs]
+    assert losses[-1] < 0.5 * losses[0]
+    assert evaluate(model, valid) < 0.3 * before
+    assert [e["lr"] for e in history.epochs] == [0.05] * 15 + [0.01] * 10
+    assert all(e["val_loss"] is not None for e in history.epochs)
+
+
+def test_recovers_planted_biases(problem) -> None:
+    train, valid, truth = problem
+    model = _model(truth, n_factors=4)
+    fit(model, train, valid, FAST)
+    learned = model.item_bias.weight.detach().numpy()[:, 0]
+    rho = pd.Series(learned).corr(pd.Series(truth["item_bias"]), method="spearman")
+    assert rho > 0.9
+
+
+def test_sgd_with_momentum_the_article_way_also_learns(problem) -> None:
+    train, valid, truth = problem
+    model = _model(truth, n_factors=4)
+    before = evaluate(model, valid)
+    config = TrainConfig(batch_size=32, schedule=((0.05, 3), (0.01, 3)), weight_decay=1e-4)
+    history = fit(model, train, valid, config)
+    assert history.epochs[-1]["val_loss"] < 0.6 * before
+    assert history.epochs[-1]["train_loss"] < history.epochs[0]["train_loss"]
+
+
+def test_same_seed_same_numbers(problem) -> None:
+    train, valid, truth = problem
+    runs = []
+    for _ in range(2):
+        model = _model(truth, n_factors=4)
+        history = fit(
+            model, train, valid, TrainConfig(batch_size=64, schedule=((0.05, 3),), seed=7)
+        )
+        runs.append(
+            ([e["train_loss"] for e in history.epochs], model.item_bias.weight.detach().clone())
+        )
+    assert runs[0][0] == runs[1][0]
+    assert torch.equal(runs[0][1], runs[1][1])
+    model = _model(truth, n_factors=4)
+    other = fit(model, train, valid, TrainConfig(batch_size=64, schedule=((0.05, 3),), seed=8))
+    assert [e["train_loss"] for e in other.epochs] != runs[0][0]
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    # Few ratings, many factors, no regularisation: validation loss turns up quickly.
+    train, valid, truth = planted(n_users=40, n_items=30, density=0.2, noise=0.5, seed=3)
+    model = _model(truth, n_factors=30, init_std=0.5)
+    config = TrainConfig(optimizer="adam", batch_size=32, schedule=((0.05, 60),), patience=3)
+    history = fit(model, train, valid, config)
+    assert history.stopped_early
+    assert len(history.epochs) == history.best_epoch + 3
+    assert evaluate(model, valid) == pytest.approx(history.best_val_loss, rel=1e-6)
+    assert history.best_val_loss == min(e["val_loss"] for e in history.epochs)
+
+
+def test_training_without_validation(problem) -> None:
+    train, _, truth = problem
+    history = fit(
+        _model(truth, n_factors=2), train, None, TrainConfig(batch_size=128, schedule=((0.05, 2),))
+    )
+    assert [e["val_loss"] for e in history.epochs] == [None, None]
+    assert history.best_epoch == 2
+
+
+def test_divergence_is_a_clear_error(problem) -> None:
+    train, valid, truth = problem
+    with pytest.raises(FloatingPointError, match="lower the rate"):
+        fit(
+            _model(truth),
+            train,
+            valid,
+            TrainConfig(batch_size=16, schedule=((1e6, 2),), momentum=0.99),
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
+        ({"schedule": ()}, "at least one"),
+        ({"schedule": ((0.1, -1),)}, "learning rate > 0, epochs >= 0"),
+        ({"schedule": ((0.0, 3),)}, "learning rate > 0, epochs >= 0"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"l2": -1.0}, "l2 must be >= 0"),
+        ({"patience": 0}, "patience must be >= 1"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_schedule_from_yaml_lists_and_epochs() -> None:
+    config = TrainConfig(schedule=[[0.1, 3], [0.01, 2]])
+    assert config.schedule == ((0.1, 3), (0.01, 2)) and config.epochs == 5
+    assert config.to_dict()["schedule"] == [[0.1, 3], [0.01, 2]]
+
+
+def test_ratings_from_arrays_checks_lengths() -> None:
+    with pytest.raises(ValueError, match="one length; got 2, 2, 1"):
+        Ratings.from_arrays([0, 1], [1, 2], [0.5])
+    r = Ratings.from_arrays(np.array([0, 1]), [1, 2], [0.5, 1.5])
+    assert r.pairs.dtype == torch.int64 and r.targets.dtype == torch.float32 and len(r) == 2
+
+
+def test_device_auto_is_cpu_without_cuda() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"

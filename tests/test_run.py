@@ -1,0 +1,98 @@
+"""`kedro run` end to end through a real KedroSession on synthetic data: base and seed environments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from omegaconf import OmegaConf
+
+from music_recommender.pmf import PMF, load_model
+
+
+def run(
+    project: Path,
+    raw: Path,
+    pipelines: list[str] | None = None,
+    env: str | None = None,
+    **params: object,
+) -> None:
+    """As `kedro run [--env ENV] [--pipelines ...] --params k=v,...` would, offline."""
+    bootstrap_project(project)
+    dotted = {"raw_data_dir": str(raw), "hetrec_url": "http://127.0.0.1:9/offline.zip", **params}
+    runtime = OmegaConf.to_container(
+        OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotted.items()])
+    )
+    with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
+        session.run(pipeline_names=pipelines)
+
+
+def _model_file(project: Path) -> Path:
+    versions = sorted((project / "data/06_models/pmf_model.pt").iterdir())
+    return versions[-1] / "pmf_model.pt"
+
+
+def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -> None:
+    run(kedro_project, raw_folder, **{"preprocessing.filter.min_listeners_per_artist": 2})
+    data = kedro_project / "data"
+    metrics = json.loads((data / "08_reporting/metrics.json").read_text())
+    for key in (
+        "test_mse",
+        "test_rmse",
+        "baseline_global_mse",
+        "baseline_bias_mse",
+        "epochs",
+        "best_params",
+    ):
+        assert key in metrics
+    assert metrics["test_mse"] < metrics["baseline_global_mse"]
+    best = json.loads((data / "06_models/best_params.json").read_text())
+    assert best["n_factors"] in (20, 30, 40, 50, 60)
+    assert metrics["best_params"]["n_factors"] == best["n_factors"]  # training used the tuned size
+    grid = pd.read_csv(data / "08_reporting/grid_search.csv")
+    assert len(grid) == 15 and (grid["epochs"] == 3).all()
+    history = pd.read_csv(data / "08_reporting/training_history.csv")
+    assert history["train_loss"].notna().all() and history["val_loss"].notna().all()
+    model, _ = load_model(_model_file(kedro_project))
+    assert isinstance(model, PMF) and model.n_factors == best["n_factors"]
+    biases = pd.read_csv(data / "07_model_output/artist_biases.csv", keep_default_na=False)
+    assert biases["bias"].is_monotonic_decreasing
+    assert len(json.loads((data / "08_reporting/lr_range_test.json").read_text())["lr"]) >= 50
+
+
+def test_training_alone_with_fixed_hyperparameters(kedro_project: Path, raw_folder: Path) -> None:
+    run(kedro_project, raw_folder, ["preprocessing"])
+    with pytest.raises(ValueError, match="run the tuning pipeline first"):
+        run(kedro_project, raw_folder, ["training"])
+    run(kedro_project, raw_folder, ["training"], **{"training.options.hyperparameters": "fixed"})
+    metrics = json.loads((kedro_project / "data/08_reporting/metrics.json").read_text())
+    assert metrics["best_params"]["n_factors"] == 40
+    assert not (kedro_project / "data/06_models/best_params.json").exists()
+
+
+def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) -> None:
+    run(kedro_project, raw_folder, env="seed")
+    data = kedro_project / "data"
+    assert (
+        json.loads((data / "05_model_input/rating_scaler.json").read_text())["method"] == "zscore"
+    )
+    summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
+    assert summary["split"]["validation"] == 0
+    assert summary["split"]["test"] == pytest.approx(0.3 * summary["filtered"]["rows"], abs=5)
+    metrics = json.loads((data / "08_reporting/metrics.json").read_text())
+    recipe = metrics["best_params"]
+    assert (
+        recipe["optimizer"],
+        recipe["batch_size"],
+        recipe["momentum"],
+        recipe["weight_decay"],
+    ) == ("sgd", 32, 0.9, 1e-3)
+    assert recipe["n_factors"] == 40
+    assert recipe["schedule"] == [[0.1, 3], [0.05, 3], [0.01, 3], [0.005, 3], [0.001, 3]]
+    assert metrics["epochs"] == 15
+    history = pd.read_csv(data / "08_reporting/training_history.csv")
+    assert history["lr"].tolist() == [0.1] * 3 + [0.05] * 3 + [0.01] * 3 + [0.005] * 3 + [0.001] * 3
