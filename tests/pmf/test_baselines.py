@@ -30,3 +30,15 @@ def test_unseen_rows_fall_back_to_the_mean() -> None:
 def test_mse() -> None:
     assert mse([1, 2], [1, 4]) == 2.0
     assert np.isnan(mse([], []))
+
+
+def test_fit_tuned_picks_the_validation_best(problem) -> None:
+    train, valid, truth = problem
+    cols = lambda r: (r.pairs[:, 0].numpy(), r.pairs[:, 1].numpy(), r.targets.numpy())  # noqa: E731
+    model, reg_user, reg_item = BiasBaseline.fit_tuned(
+        cols(train), cols(valid), truth["n_users"], truth["n_items"], [0.1, 1000.0]
+    )
+    assert (reg_user, reg_item) != (1000.0, 1000.0)
+    worst = BiasBaseline.fit(*cols(train), truth["n_users"], truth["n_items"], 1000.0, 1000.0)
+    v = cols(valid)
+    assert mse(model.predict(v[0], v[1]), v[2]) < mse(worst.predict(v[0], v[1]), v[2])

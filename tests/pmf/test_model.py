@@ -61,12 +61,13 @@ def test_fill_grads_matches_autograd(biases: bool) -> None:
             p.add_(torch.randn_like(p) * 0.3)
     pairs = torch.tensor([[0, 1], [0, 1], [5, 6], [3, 2], [3, 0]])  # a repeated pair too
     targets = torch.randn(5)
-    config = TrainConfig(l2=0.7, bias_l2=0.3)
-    loss, mse = batch_loss(model, pairs, targets, config)
+    config = TrainConfig(l2=0.7, bias_l2=0.3, bias_ridge=2.0)
+    coef = (torch.rand(6) + 0.1, torch.rand(7) + 0.1) if biases else None
+    loss, mse = batch_loss(model, pairs, targets, config, coef)
     model.zero_grad()
     loss.backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    got_mse = model.fill_grads(pairs, targets, config.l2, config.bias_l2)
+    got_mse = model.fill_grads(pairs, targets, config.l2, coef)
     torch.testing.assert_close(got_mse, mse.detach())
     for name, grad in expected.items():
         torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, msg=name)

@@ -137,3 +137,27 @@ def test_device_auto_is_cpu_without_cuda() -> None:
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_bias_ridge_shrinks_rarely_seen_artists_most() -> None:
+    # Half the artists are seen ~40 times, half twice; all have planted biases of the same spread.
+    rng = np.random.default_rng(0)
+    n_users, n_items = 200, 40
+    bias = rng.normal(0, 1, n_items)
+    rows = [
+        (u, i)
+        for i in range(n_items)
+        for u in rng.choice(n_users, 40 if i < 20 else 2, replace=False)
+    ]
+    users, items = np.array(rows).T
+    data = Ratings.from_arrays(users, items, bias[items] + rng.normal(0, 0.3, len(items)))
+
+    def spread(**penalty: float) -> float:
+        torch.manual_seed(0)
+        model = PMF(n_users, n_items, n_factors=1, init_std=0.0)
+        config = TrainConfig(optimizer="adam", batch_size=64, schedule=((0.05, 40),), **penalty)
+        fit(model, data, None, config)
+        b = model.item_bias.weight.detach().numpy()[:, 0]
+        return float(np.abs(b[20:]).mean() / np.abs(b[:20]).mean())  # rare / common
+
+    assert spread(bias_ridge=5.0) < 0.6 * spread(bias_l2=0.5)

@@ -43,6 +43,31 @@ class BiasBaseline:
             )
         return cls(mean, bu, bi)
 
+    @classmethod
+    def fit_tuned(
+        cls,
+        train: tuple[np.ndarray, np.ndarray, np.ndarray],
+        validation: tuple[np.ndarray, np.ndarray, np.ndarray],
+        n_users: int,
+        n_items: int,
+        regs: list[float],
+    ) -> tuple[BiasBaseline, float, float]:
+        """The fit whose (user, item) ridge strengths from ``regs`` give the lowest validation MSE."""
+        best: tuple[float, BiasBaseline, float, float] | None = None
+        for reg_user in regs:
+            for reg_item in regs:
+                model = cls.fit(*train, n_users, n_items, reg_user, reg_item)
+                score = (
+                    mse(model.predict(validation[0], validation[1]), validation[2])
+                    if len(validation[2])
+                    else 0.0
+                )
+                if best is None or score < best[0]:
+                    best = (score, model, reg_user, reg_item)
+        if best is None:
+            raise ValueError("regs must hold at least one ridge strength")
+        return best[1], best[2], best[3]
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings."""
         return self.mean + self.user_bias[np.asarray(users)] + self.item_bias[np.asarray(items)]

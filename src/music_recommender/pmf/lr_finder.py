@@ -13,6 +13,7 @@ from torch import nn
 from music_recommender.pmf.trainer import (
     Ratings,
     TrainConfig,
+    bias_coefficients,
     evaluate,
     make_optimizer,
     resolve_device,
@@ -73,6 +74,7 @@ def lr_range_test(
     chosen = torch.randperm(len(data), generator=generator)[:probe_size].to(device)
     probe = Ratings(data.pairs[chosen], data.targets[chosen])
     optimizer = make_optimizer(net, config, start_lr)
+    bias_coef = bias_coefficients(net, data, config)
     lrs: list[float] = []
     losses: list[float] = []
     curve: list[float] = []
@@ -86,7 +88,7 @@ def lr_range_test(
         for group in optimizer.param_groups:
             group["lr"] = lr
         net.train()
-        loss = float(step(net, optimizer, data.pairs[idx], data.targets[idx], config))
+        loss = float(step(net, optimizer, data.pairs[idx], data.targets[idx], config, bias_coef))
         value = evaluate(net, probe)
         if not (math.isfinite(loss) and math.isfinite(value)):
             break

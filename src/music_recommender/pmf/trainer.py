@@ -57,9 +57,14 @@ class TrainConfig:
     momentum: float = 0.9
     # Plain weight decay on every parameter, applied by the optimiser at every step.
     weight_decay: float = 0.0
-    # L2 on the factor rows and bias rows used in each batch (mean squared norm per rating).
+    # L2 on the factor rows and bias rows used in each batch (mean squared norm per rating):
+    # a bias is penalised once per rating, so a rarely seen artist's bias is barely held back.
     l2: float = 0.0
     bias_l2: float = 0.0
+    # Ridge on biases: each row's penalty is divided by how often its user or artist occurs in
+    # training, so every bias is penalised bias_ridge times per epoch in total, as in a ridge
+    # regression. Rarely seen artists shrink toward zero the most.
+    bias_ridge: float = 0.0
     # Stop after this many epochs without a better validation loss and restore the best weights.
     patience: int | None = None
     seed: int = 0
@@ -82,7 +87,7 @@ class TrainConfig:
         object.__setattr__(self, "schedule", tuple((float(lr), int(n)) for lr, n in stages))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
-        for name in ("weight_decay", "l2", "bias_l2", "momentum"):
+        for name in ("weight_decay", "l2", "bias_l2", "bias_ridge", "momentum"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
@@ -135,15 +140,33 @@ def make_optimizer(model: nn.Module, config: TrainConfig, lr: float) -> torch.op
     )
 
 
+BiasCoef = tuple[torch.Tensor, torch.Tensor]
+
+
+def bias_coefficients(model: nn.Module, train: Ratings, config: TrainConfig) -> BiasCoef | None:
+    """Per-user and per-artist weight of a squared bias in the batch penalty (None: no penalty)."""
+    if not (config.bias_l2 or config.bias_ridge) or not getattr(model, "biases", False):
+        return None
+    coefs = []
+    for column, size in ((0, model.n_users), (1, model.n_items)):
+        counts = torch.bincount(train.pairs[:, column], minlength=size).to(torch.float32)
+        coefs.append(config.bias_l2 + config.bias_ridge / counts.clamp(min=1))
+    return coefs[0], coefs[1]
+
+
 def batch_loss(
-    model: nn.Module, pairs: torch.Tensor, targets: torch.Tensor, config: TrainConfig
+    model: nn.Module,
+    pairs: torch.Tensor,
+    targets: torch.Tensor,
+    config: TrainConfig,
+    bias_coef: BiasCoef | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(objective to minimise, plain MSE) on one batch."""
     mse = nn.functional.mse_loss(model(pairs), targets)
     loss = mse
-    if config.l2 or config.bias_l2:
-        factors, biases = model.row_penalty(pairs)
-        loss = loss + config.l2 * factors + config.bias_l2 * biases
+    if config.l2 or bias_coef is not None:
+        factors, biases = model.row_penalty(pairs, bias_coef)
+        loss = loss + config.l2 * factors + (biases if bias_coef is not None else 0.0)
     return loss, mse
 
 
@@ -153,12 +176,13 @@ def step(
     pairs: torch.Tensor,
     targets: torch.Tensor,
     config: TrainConfig,
+    bias_coef: BiasCoef | None = None,
 ) -> torch.Tensor:
     """One optimiser step on one batch; returns the batch MSE (detached)."""
     if hasattr(model, "fill_grads"):
-        mse = model.fill_grads(pairs, targets, config.l2, config.bias_l2)
+        mse = model.fill_grads(pairs, targets, config.l2, bias_coef)
     else:
-        loss, mse = batch_loss(model, pairs, targets, config)
+        loss, mse = batch_loss(model, pairs, targets, config, bias_coef)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
     optimizer.step()
@@ -203,6 +227,7 @@ def fit(
     model.to(device)
     train = train.to(device)
     valid = valid.to(device) if valid is not None and len(valid) else None
+    bias_coef = bias_coefficients(model, train, config)
     history = History()
     best_loss, best_state, since_best = math.inf, None, 0
     n = len(train)
@@ -219,9 +244,10 @@ def fit(
             total = torch.zeros((), dtype=torch.float64, device=device)
             for begin in range(0, n, config.batch_size):
                 idx = order[begin : begin + config.batch_size]
-                total += step(model, optimizer, train.pairs[idx], train.targets[idx], config) * len(
-                    idx
+                mse = step(
+                    model, optimizer, train.pairs[idx], train.targets[idx], config, bias_coef
                 )
+                total += mse * len(idx)
             train_loss = float(total) / n
             if not math.isfinite(train_loss):
                 raise FloatingPointError(

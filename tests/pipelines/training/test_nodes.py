@@ -71,7 +71,15 @@ def test_train_model_records_both_losses_every_epoch(trained) -> None:
 
 def test_evaluate_model_reports_the_metrics_and_baselines(trained, model_input) -> None:
     model, history, recipe = trained
-    metrics = evaluate_model(model, model_input["train"], model_input["test"], history, recipe, {})
+    metrics = evaluate_model(
+        model,
+        model_input["train"],
+        model_input["validation"],
+        model_input["test"],
+        history,
+        recipe,
+        {"reg": [1.0, 5.0]},
+    )
     for key in (
         "test_mse",
         "test_rmse",
@@ -85,6 +93,7 @@ def test_evaluate_model_reports_the_metrics_and_baselines(trained, model_input) 
     assert metrics["epochs"] == len(history) and metrics["best_params"] == recipe
     # Planted structure: the model beats the global mean on held-out ratings.
     assert metrics["test_mse"] < metrics["baseline_global_mse"]
+    assert set(metrics["baseline_bias_reg"].values()) <= {1.0, 5.0}
 
 
 def test_artist_biases_sorted_with_names_and_reach(trained, model_input) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_recommender.pipelines.model_input import table_sizes, to_ratings
+from music_recommender.pipelines.model_input import holdout, table_sizes, to_ratings
 from music_recommender.pmf import PMF, evaluate, fit
 from music_recommender.pmf.baselines import BiasBaseline, mse
 from music_recommender.pmf.recipe import Recipe
@@ -67,9 +67,18 @@ def train_model(
     return model.cpu(), frame
 
 
+def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        frame["user_index"].to_numpy(),
+        frame["artist_index"].to_numpy(),
+        frame["rating"].to_numpy(),
+    )
+
+
 def evaluate_model(
     model: PMF,
     train: pd.DataFrame,
+    validation: pd.DataFrame,
     test: pd.DataFrame,
     history: pd.DataFrame,
     recipe: dict[str, Any],
@@ -79,15 +88,15 @@ def evaluate_model(
     test_mse = evaluate(model, to_ratings(test))
     n_users, n_items = model.n_users, model.n_items
     global_mse = mse(np.full(len(test), train["rating"].mean()), test["rating"])
-    biases = BiasBaseline.fit(
-        train["user_index"].to_numpy(),
-        train["artist_index"].to_numpy(),
-        train["rating"].to_numpy(),
-        n_users,
-        n_items,
-        reg_user=float(baseline.get("reg_user", 15.0)),
-        reg_item=float(baseline.get("reg_item", 10.0)),
+    regs = [float(r) for r in baseline.get("reg", [15.0])]
+    if len(validation):
+        fit_on, check_on = train, validation
+    else:  # choose the ridge strengths on a slice of train, then refit on all of it
+        fit_on, check_on = holdout(train, 0.1, seed=0)
+    _, reg_user, reg_item = BiasBaseline.fit_tuned(
+        _columns(fit_on), _columns(check_on), n_users, n_items, regs
     )
+    biases = BiasBaseline.fit(*_columns(train), n_users, n_items, reg_user, reg_item)
     bias_mse = mse(biases.predict(test["user_index"], test["artist_index"]), test["rating"])
     best = history[history["best"]]
     metrics = {
@@ -97,6 +106,7 @@ def evaluate_model(
         "baseline_global_rmse": math.sqrt(global_mse),
         "baseline_bias_mse": bias_mse,
         "baseline_bias_rmse": math.sqrt(bias_mse),
+        "baseline_bias_reg": {"user": reg_user, "artist": reg_item},
         "test_rows": len(test),
         "epochs": len(history),
         "best_epoch": int(best["epoch"].iloc[0]) if len(best) else None,

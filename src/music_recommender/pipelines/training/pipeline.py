@@ -32,6 +32,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             [
                 "pmf_model",
                 "train_ratings",
+                "validation_ratings",
                 "test_ratings",
                 "training_history",
                 "recipe",
