@@ -62,6 +62,25 @@ def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -
     biases = pd.read_csv(data / "07_model_output/artist_biases.csv", keep_default_na=False)
     assert biases["bias"].is_monotonic_decreasing
     assert len(json.loads((data / "08_reporting/lr_range_test.json").read_text())["lr"]) >= 50
+    # reporting
+    for name in (
+        "lr_range_test",
+        "grid_search",
+        "training_loss",
+        "artist_bias",
+        "artist_map",
+        "weight_distribution",
+    ):
+        assert (data / f"08_reporting/{name}.png").read_bytes().startswith(b"\x89PNG"), name
+    table = pd.read_csv(data / "08_reporting/artist_bias.csv", keep_default_na=False)
+    assert table["bias"].is_monotonic_decreasing and len(table) == len(biases)
+    names = pd.read_csv(
+        raw_folder / "artists.dat", sep="\t", quoting=3, keep_default_na=False
+    ).set_index("id")["name"]
+    assert table["artist_name"].tolist() == names.loc[table["artist_id"]].tolist()
+    page = (data / "08_reporting/report.html").read_text()
+    assert page.count("data:image/png;base64,") == 6
+    assert "data/08_reporting/artist_bias.csv" in page and "data/06_models/best_params.json" in page
 
 
 def test_training_alone_with_fixed_hyperparameters(kedro_project: Path, raw_folder: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from music_recommender.pipelines import preprocessing, training, tuning
+from music_recommender.pipelines import preprocessing, reporting, training, tuning
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -13,6 +13,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "preprocessing": preprocessing.create_pipeline(),
         "tuning": tuning.create_pipeline(),
         "training": training.create_pipeline(),
+        "reporting": reporting.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

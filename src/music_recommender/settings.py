@@ -2,6 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
+from music_recommender.hooks import OutputLocationsHook
+
+HOOKS = (OutputLocationsHook(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

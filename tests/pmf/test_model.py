@@ -61,7 +61,7 @@ def test_fill_grads_matches_autograd(biases: bool) -> None:
             p.add_(torch.randn_like(p) * 0.3)
     pairs = torch.tensor([[0, 1], [0, 1], [5, 6], [3, 2], [3, 0]])  # a repeated pair too
     targets = torch.randn(5)
-    config = TrainConfig(l2=0.7, bias_l2=0.3, bias_ridge=2.0)
+    config = TrainConfig(l2=0.7, bias_l2=0.3, user_bias_ridge=2.0, item_bias_ridge=3.0)
     coef = (torch.rand(6) + 0.1, torch.rand(7) + 0.1) if biases else None
     loss, mse = batch_loss(model, pairs, targets, config, coef)
     model.zero_grad()

@@ -160,4 +160,4 @@ def test_bias_ridge_shrinks_rarely_seen_artists_most() -> None:
         b = model.item_bias.weight.detach().numpy()[:, 0]
         return float(np.abs(b[20:]).mean() / np.abs(b[:20]).mean())  # rare / common
 
-    assert spread(bias_ridge=5.0) < 0.6 * spread(bias_l2=0.5)
+    assert spread(item_bias_ridge=5.0) < 0.6 * spread(bias_l2=0.5)

@@ -61,10 +61,11 @@ class TrainConfig:
     # a bias is penalised once per rating, so a rarely seen artist's bias is barely held back.
     l2: float = 0.0
     bias_l2: float = 0.0
-    # Ridge on biases: each row's penalty is divided by how often its user or artist occurs in
-    # training, so every bias is penalised bias_ridge times per epoch in total, as in a ridge
-    # regression. Rarely seen artists shrink toward zero the most.
-    bias_ridge: float = 0.0
+    # Ridge on biases: each row's penalty is divided by how often its user (item) occurs in
+    # training, so every bias is penalised user_bias_ridge (item_bias_ridge) times per epoch in
+    # total, as in a ridge regression. Rarely seen artists shrink toward zero the most.
+    user_bias_ridge: float = 0.0
+    item_bias_ridge: float = 0.0
     # Stop after this many epochs without a better validation loss and restore the best weights.
     patience: int | None = None
     seed: int = 0
@@ -87,7 +88,14 @@ class TrainConfig:
         object.__setattr__(self, "schedule", tuple((float(lr), int(n)) for lr, n in stages))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
-        for name in ("weight_decay", "l2", "bias_l2", "bias_ridge", "momentum"):
+        for name in (
+            "weight_decay",
+            "l2",
+            "bias_l2",
+            "user_bias_ridge",
+            "item_bias_ridge",
+            "momentum",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if self.patience is not None and self.patience < 1:
@@ -145,12 +153,13 @@ BiasCoef = tuple[torch.Tensor, torch.Tensor]
 
 def bias_coefficients(model: nn.Module, train: Ratings, config: TrainConfig) -> BiasCoef | None:
     """Per-user and per-artist weight of a squared bias in the batch penalty (None: no penalty)."""
-    if not (config.bias_l2 or config.bias_ridge) or not getattr(model, "biases", False):
+    ridges = (config.user_bias_ridge, config.item_bias_ridge)
+    if not (config.bias_l2 or any(ridges)) or not getattr(model, "biases", False):
         return None
     coefs = []
-    for column, size in ((0, model.n_users), (1, model.n_items)):
+    for column, size, ridge in ((0, model.n_users, ridges[0]), (1, model.n_items, ridges[1])):
         counts = torch.bincount(train.pairs[:, column], minlength=size).to(torch.float32)
-        coefs.append(config.bias_l2 + config.bias_ridge / counts.clamp(min=1))
+        coefs.append(config.bias_l2 + ridge / counts.clamp(min=1))
     return coefs[0], coefs[1]
 
 

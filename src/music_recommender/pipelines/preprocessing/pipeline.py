@@ -27,7 +27,7 @@ OUTPUTS = {
     "test_ratings",
     "rating_scaler",
     "preprocessing_summary",
-    "weight_distribution_plot",
+    "weight_distribution_plot@figure",
 }
 
 
@@ -90,7 +90,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         Node(
             plot_weight_distribution,
             ["user_artists", "filtered_user_artists", "rating_scaler"],
-            "weight_distribution_plot",
+            "weight_distribution_plot@figure",
             name="plot_weight_distribution",
         ),
     ]

@@ -1,0 +1,98 @@
+"""Tuning and training outputs -> figures, the artist-bias table and the HTML report."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from music_recommender.pipelines.reporting.nodes import (
+    artist_bias_table,
+    build_report,
+    plot_artist_map,
+    plot_bias_distribution,
+    plot_grid_search,
+    plot_lr_range_test,
+    plot_training_loss,
+)
+
+INPUTS = {
+    "lr_range_test",
+    "grid_search",
+    "best_params",
+    "training_history",
+    "artist_biases",
+    "artist_map",
+    "pmf_model",
+    "preprocessing_summary",
+    "metrics",
+    "weight_distribution_plot@png",
+    "output_locations",
+}
+# Figures are saved through their `@figure` entry and read back for the page through `@png`
+# (Kedro transcoding: one file, two dataset types, and the runner orders the nodes).
+FIGURES = ("lr_range_test", "grid_search", "training_loss", "artist_bias", "artist_map")
+OUTPUTS = {"artist_bias_report", "report"}
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The `reporting` modular pipeline."""
+    nodes = [
+        Node(
+            plot_lr_range_test,
+            "lr_range_test",
+            "lr_range_test_plot@figure",
+            name="plot_lr_range_test",
+        ),
+        Node(
+            plot_grid_search,
+            ["grid_search", "best_params"],
+            "grid_search_plot@figure",
+            name="plot_grid_search",
+        ),
+        Node(
+            plot_training_loss,
+            "training_history",
+            "training_loss_plot@figure",
+            name="plot_training_loss",
+        ),
+        Node(
+            artist_bias_table,
+            ["artist_biases", "params:artist_bias"],
+            "artist_bias_report",
+            name="artist_bias_table",
+        ),
+        Node(
+            plot_bias_distribution,
+            ["artist_bias_report", "params:artist_bias"],
+            "artist_bias_plot@figure",
+            name="plot_bias_distribution",
+        ),
+        Node(
+            plot_artist_map,
+            ["pmf_model", "artist_bias_report", "artist_map", "params:artist_bias"],
+            "artist_map_plot@figure",
+            name="plot_artist_map",
+        ),
+        Node(
+            build_report,
+            {
+                "summary": "preprocessing_summary",
+                "metrics": "metrics",
+                "best_params": "best_params",
+                "preprocessing": "params:preprocessing",
+                "table": "artist_bias_report",
+                "locations": "output_locations",
+                "params": "params:artist_bias",
+                "weight_distribution": "weight_distribution_plot@png",
+                **{name: f"{name}_plot@png" for name in FIGURES},
+            },
+            "report",
+            name="build_report",
+        ),
+    ]
+    return Pipeline(
+        nodes,
+        namespace="reporting",
+        inputs=INPUTS,
+        outputs=OUTPUTS,
+        parameters={"params:preprocessing"},
+    )

@@ -1,0 +1,240 @@
+"""Reporting nodes on small inputs: figure axes and labels, the bias table, the HTML page."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from PIL import Image
+
+from music_recommender.pipelines.reporting.nodes import (
+    FIGURE_TITLES,
+    BiasReportParams,
+    artist_bias_table,
+    build_report,
+    plot_artist_map,
+    plot_bias_distribution,
+    plot_grid_search,
+    plot_lr_range_test,
+    plot_training_loss,
+)
+from music_recommender.pmf import PMF
+
+PARAMS = BiasReportParams(flag_gap=0.5, table_rows=3, named=2, map_labels=2)
+
+
+@pytest.fixture
+def biases() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 12
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, n + 1),
+            "artist_id": np.arange(100, 100 + n),
+            "artist_index": np.arange(n),
+            "artist_name": [f"Artist {i}" for i in range(n - 1)] + ["浜崎あゆみ"],
+            "bias": np.sort(rng.normal(0, 1, n))[::-1],
+            "listeners": [5, 300, 200, 6, 50, 40, 30, 20, 10, 400, 8, 7],
+            "total_plays": rng.integers(100, 10_000, n),
+        }
+    )
+
+
+def _texts(fig: Figure) -> str:
+    return " ".join(
+        t.get_text()
+        for ax in fig.axes
+        for t in [*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label]
+    )
+
+
+def test_lr_plot_has_log_rate_axis_and_marks_the_suggestion() -> None:
+    lrs = list(np.logspace(-6, 0, 50))
+    curve = [1 - 0.5 * np.exp(-((np.log10(x) + 1) ** 2)) for x in lrs]
+    fig = plot_lr_range_test(
+        {"lr": lrs, "loss": curve, "smoothed_loss": curve, "suggested_lr": 0.1, "optimizer": "sgd"}
+    )
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert "learning rate" in ax.get_xlabel() and ax.get_ylabel() == "MSE"
+    assert any("suggested rate 0.1" in t.get_text() for t in ax.get_legend().get_texts())
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [0.1]
+
+
+def test_grid_plot_one_line_per_l2_and_the_choice_marked() -> None:
+    grid = pd.DataFrame(
+        {
+            "n_factors": [20, 40, 20, 40],
+            "l2": [0.1, 0.1, 1.0, 1.0],
+            "val_loss": [0.5, 0.4, 0.45, 0.42],
+            "epochs": 3,
+            "lr": 0.1,
+        }
+    )
+    fig = plot_grid_search(grid, {"n_factors": 40, "l2": 0.1, "val_loss": 0.4})
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2
+    assert "latent size" in ax.get_xlabel() and "validation" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "chosen: 40 factors, L2 0.1" in labels
+
+
+def test_training_plot_shades_each_stage() -> None:
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4],
+            "stage": [0, 0, 1, 1],
+            "lr": [0.1, 0.1, 0.01, 0.01],
+            "train_loss": [1.0, 0.8, 0.7, 0.65],
+            "val_loss": [0.9, 0.85, 0.8, 0.82],
+            "best": [False, False, True, False],
+        }
+    )
+    fig = plot_training_loss(history)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2  # one shaded span per stage
+    assert {t.get_text() for t in ax.texts} == {"lr 0.1", "lr 0.01"}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "train",
+        "validation",
+        "kept (best validation)",
+    ]
+    assert ax.get_xlabel() == "epoch"
+
+
+def test_training_plot_without_validation() -> None:
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "stage": [0, 0],
+            "lr": [0.1, 0.1],
+            "train_loss": [1.0, 0.9],
+            "val_loss": [np.nan, np.nan],
+            "best": [False, True],
+        }
+    )
+    assert [t.get_text() for t in plot_training_loss(history).axes[0].get_legend().get_texts()] == [
+        "train"
+    ]
+
+
+def test_bias_table_sorted_with_columns_and_flags(biases: pd.DataFrame) -> None:
+    table = artist_bias_table(biases.sample(frac=1, random_state=1), PARAMS)
+    assert list(table.columns) == [
+        "rank",
+        "artist_id",
+        "artist_name",
+        "bias",
+        "listeners",
+        "total_plays",
+        "popularity_rank",
+        "flag",
+    ]
+    assert table["bias"].is_monotonic_decreasing and table["rank"].tolist() == list(range(1, 13))
+    # Highest bias, 5 listeners (popularity rank 12 of 12): far above its reach.
+    assert table.iloc[0]["flag"] == "over-rated" and table.iloc[0]["popularity_rank"] == 12
+    # Most listeners (400) but bias rank 10: far below.
+    top = table.set_index("listeners").loc[400]
+    assert top["popularity_rank"] == 1 and top["flag"] == "under-rated"
+    assert set(table["flag"]) <= {"", "over-rated", "under-rated"}
+
+
+def test_bias_params_validate() -> None:
+    with pytest.raises(ValueError, match=r"reporting\.artist_bias\.flag_gap"):
+        BiasReportParams(flag_gap=1.5)
+
+
+def test_bias_distribution_names_top_and_bottom(biases: pd.DataFrame) -> None:
+    table = artist_bias_table(biases, PARAMS)
+    fig = plot_bias_distribution(table, PARAMS)
+    text = _texts(fig)
+    for name in list(table["artist_name"].head(2)) + list(table["artist_name"].tail(2)):
+        assert name in text
+    assert "Highest bias" in text and "Lowest bias" in text
+    assert "bias" in fig.axes[0].get_xlabel()
+
+
+def test_artist_map_labels_without_overlap(biases: pd.DataFrame) -> None:
+    torch.manual_seed(0)
+    model = PMF(3, 12, n_factors=4)
+    artist_map = biases[["artist_id", "artist_index", "artist_name"]]
+    fig = plot_artist_map(model, artist_bias_table(biases, PARAMS), artist_map, PARAMS)
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("PC 1") and ax.get_ylabel().startswith("PC 2")
+    labels = [t for t in ax.texts if t.get_text()]
+    assert labels, "the most-listened and highest-bias artists are labelled"
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()
+    for t in labels:
+        t.update_positions(renderer)
+    boxes = [Text.get_window_extent(t, renderer) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
+    summary = {
+        "raw": {
+            "rows": 10,
+            "users": 3,
+            "artists": 4,
+            "density_percent": 83.3,
+            "weight": {"mean": 5.0, "std": 1.0, "max": 9.0},
+        },
+        "filtered": {
+            "rows": 8,
+            "users": 3,
+            "artists": 3,
+            "density_percent": 88.9,
+            "weight": {"mean": 5.0, "std": 1.0, "max": 9.0},
+        },
+        "split": {"train": 6, "validation": 1, "test": 1},
+        "normalisation": {"method": "log_zscore"},
+    }
+    metrics = {
+        "test_mse": 0.34,
+        "test_rmse": 0.58,
+        "baseline_bias_mse": 0.36,
+        "baseline_bias_rmse": 0.6,
+        "baseline_global_mse": 1.0,
+        "baseline_global_rmse": 1.0,
+        "epochs": 9,
+        "best_epoch": 9,
+        "best_params": {"n_factors": 4, "item_bias_ridge": 15.0},
+    }
+    image = Image.new("RGB", (4, 3), "white")
+    figures = {key: image for key in FIGURE_TITLES}
+    table = artist_bias_table(biases, PARAMS)
+    page = build_report(
+        summary,
+        metrics,
+        {"n_factors": 4},
+        {"normalisation": "log_zscore"},
+        table,
+        {"metrics": "data/08_reporting/metrics.json"},
+        PARAMS,
+        **figures,
+    )
+    assert page.startswith("<!DOCTYPE html>")
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(FIGURE_TITLES)
+    assert Image.open(io.BytesIO(base64.b64decode(images[0]))).size == (4, 3)
+    for title in FIGURE_TITLES.values():
+        assert title in page
+    for name in list(table["artist_name"].head(3)) + list(table["artist_name"].tail(3)):
+        assert name in page
+    assert "0.3400" in page and "0.3600" in page and "1.0000" in page  # model and both baselines
+    assert "data/08_reporting/metrics.json" in page
+    assert "ridge penalty of 15" in page  # how the ranking was made
+
+
+def test_report_rejects_unknown_figures(biases: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="no title for figure"):
+        build_report({}, {}, {}, {}, biases, {}, PARAMS, mystery=Image.new("RGB", (1, 1)))
