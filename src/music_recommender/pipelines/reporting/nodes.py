@@ -71,7 +71,7 @@ def plot_lr_range_test(lr_test: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
     lrs, curve = np.asarray(lr_test["lr"]), np.asarray(lr_test["smoothed_loss"])
-    ax.plot(lrs, lr_test["loss"], color="#bbbbbb", linewidth=0.8, label="batch loss")
+    ax.plot(lrs, lr_test["loss"], color="#bbbbbb", linewidth=0.6, alpha=0.6, label="batch loss")
     ax.plot(lrs, curve, color="#1f77b4", linewidth=2, label="loss on a fixed probe sample")
     suggested = float(lr_test["suggested_lr"])
     ax.axvline(suggested, color="#d62728", linestyle="--", label=f"suggested rate {suggested:.3g}")
@@ -82,8 +82,9 @@ def plot_lr_range_test(lr_test: dict[str, Any]) -> Figure:
         title=f"Learning-rate range test ({lr_test.get('optimizer', '')})",
     )
     # Keep the blow-up at the end from flattening the interesting part of the curve.
-    top = float(np.percentile(curve, 95))
-    ax.set_ylim(min(float(curve.min()), float(np.min(lr_test["loss"]))) * 0.95, top * 1.15)
+    low, top = float(curve.min()), float(np.percentile(curve, 95))
+    span = max(top - low, 1e-9)
+    ax.set_ylim(low - 0.5 * span, top + 0.5 * span)
     ax.legend(loc="upper left")
     return fig
 
@@ -233,13 +234,16 @@ def plot_artist_map(
     fig = Figure(figsize=(10, 7.5), layout="constrained")
     ax = fig.subplots()
     ax.scatter(xy[:, 0], xy[:, 1], s=6, color="#c7c7c7", label="all artists")
-    # Frame the bulk of the artists; a few far-out vectors would otherwise shrink it to a dot.
-    low, high = np.percentile(xy, 0.5, axis=0), np.percentile(xy, 99.5, axis=0)
+    by_listeners = frame.nlargest(params.map_labels, "listeners")
+    by_bias = frame.head(params.map_labels)
+    # Frame the bulk of the artists and every labelled one; a few far-out vectors would
+    # otherwise shrink the picture to a dot.
+    shown = np.vstack([np.percentile(xy, [0.5, 99.5], axis=0),
+                       xy[np.r_[by_listeners["artist_index"], by_bias["artist_index"]]]])
+    low, high = shown.min(axis=0), shown.max(axis=0)
     pad = 0.15 * (high - low)
     ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
     ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
-    by_listeners = frame.nlargest(params.map_labels, "listeners")
-    by_bias = frame.head(params.map_labels)
     groups = [(by_listeners, "#1f77b4", "most listeners"), (by_bias, "#d62728", "highest bias")]
     points, labels, colours = [], [], []
     for rows, colour, name in groups:
