@@ -238,8 +238,12 @@ def plot_artist_map(
     by_bias = frame.head(params.map_labels)
     # Frame the bulk of the artists and every labelled one; a few far-out vectors would
     # otherwise shrink the picture to a dot.
-    shown = np.vstack([np.percentile(xy, [0.5, 99.5], axis=0),
-                       xy[np.r_[by_listeners["artist_index"], by_bias["artist_index"]]]])
+    shown = np.vstack(
+        [
+            np.percentile(xy, [0.5, 99.5], axis=0),
+            xy[np.r_[by_listeners["artist_index"], by_bias["artist_index"]]],
+        ]
+    )
     low, high = shown.min(axis=0), shown.max(axis=0)
     pad = 0.15 * (high - low)
     ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
