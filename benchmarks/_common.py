@@ -32,14 +32,19 @@ def base_parameters(name: str) -> dict:
     raise KeyError(f"no '{name}' block in conf/base/parameters*.yml")
 
 
+def real_interactions(raw_dir: Path, min_listeners: int = 5) -> pd.DataFrame:
+    """Filtered, indexed interactions exactly as the preprocessing pipeline makes them."""
+    user_artists = validate_user_artists(read_hetrec(raw_dir / "user_artists.dat"))
+    artists = validate_artists(read_hetrec(raw_dir / "artists.dat"))
+    filtered = filter_sparse(user_artists, FilterParams(min_listeners_per_artist=min_listeners))
+    return index_ids(filtered, artists)[0]
+
+
 def real_splits(
     raw_dir: Path, normalisation: str = "log_zscore", min_listeners: int = 5, seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(train, validation, test, interactions) exactly as the preprocessing pipeline makes them."""
-    user_artists = validate_user_artists(read_hetrec(raw_dir / "user_artists.dat"))
-    artists = validate_artists(read_hetrec(raw_dir / "artists.dat"))
-    filtered = filter_sparse(user_artists, FilterParams(min_listeners_per_artist=min_listeners))
-    interactions, _, _ = index_ids(filtered, artists)
+    interactions = real_interactions(raw_dir, min_listeners)
     parts = split_interactions(interactions, SplitParams(seed=seed))
     scaler = fit_scaler(parts[0], normalisation)
     train, validation, test = (apply_scaler(p, scaler) for p in parts)

@@ -10,7 +10,11 @@ import pytest
 from music_recommender.pipelines.training.nodes import (
     artist_biases,
     evaluate_model,
+    evaluate_ranking,
+    recommend,
     resolve_recipe,
+    similar_artists,
+    train_implicit_model,
     train_model,
 )
 from music_recommender.pmf import PMF
@@ -126,3 +130,101 @@ def test_artist_biases_need_a_biased_model(model_input) -> None:
             model_input["artist_map"],
             pd.DataFrame(columns=["artist_index", "user_index", "weight"]),
         )
+
+
+IMPLICIT = {"n_factors": 4, "alpha": 10.0, "reg": 5.0, "bias_reg": 5.0, "iterations": 3, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def implicit_model(model_input):
+    return train_implicit_model(model_input["interactions"], IMPLICIT)
+
+
+def test_implicit_model_covers_every_user_and_artist(implicit_model, model_input) -> None:
+    assert implicit_model.n_users == model_input["user_map"].shape[0]
+    assert implicit_model.n_items == model_input["artist_map"].shape[0]
+    assert implicit_model.n_factors == 4 and implicit_model.biases
+
+
+def test_recommendations_exclude_played_artists_and_carry_names(
+    trained, implicit_model, model_input
+) -> None:
+    model, _, _ = trained
+    params = {"objective": "implicit", "n": 5}
+    recs = recommend(
+        model,
+        implicit_model,
+        model_input["interactions"],
+        model_input["user_map"],
+        model_input["artist_map"],
+        params,
+    )
+    assert list(recs.columns) == ["user_id", "rank", "artist_id", "artist_name", "score"]
+    assert len(recs) == 5 * len(model_input["user_map"])
+    played = set(
+        zip(
+            model_input["interactions"]["user_id"],
+            model_input["interactions"]["artist_id"],
+            strict=True,
+        )
+    )
+    assert not any(pair in played for pair in zip(recs["user_id"], recs["artist_id"], strict=True))
+    names = model_input["artist_map"].set_index("artist_id")["artist_name"]
+    assert recs["artist_name"].tolist() == names.loc[recs["artist_id"]].tolist()
+    first = recs[recs["user_id"] == recs["user_id"].iloc[0]]
+    assert first["rank"].tolist() == [1, 2, 3, 4, 5] and first["score"].is_monotonic_decreasing
+    explicit = recommend(
+        model,
+        implicit_model,
+        model_input["interactions"],
+        model_input["user_map"],
+        model_input["artist_map"],
+        {**params, "objective": "explicit"},
+    )
+    assert not explicit["artist_id"].equals(recs["artist_id"])
+    with pytest.raises(
+        ValueError, match=r"training\.recommend\.objective must be one of implicit, explicit"
+    ):
+        recommend(
+            model,
+            implicit_model,
+            model_input["interactions"],
+            model_input["user_map"],
+            model_input["artist_map"],
+            {"objective": "bpr"},
+        )
+
+
+def test_similar_artists_by_cosine(trained, implicit_model, model_input) -> None:
+    model, _, _ = trained
+    table = similar_artists(model, implicit_model, model_input["artist_map"], {"similar_n": 3})
+    assert list(table.columns) == [
+        "artist_id",
+        "artist_name",
+        "rank",
+        "similar_artist_id",
+        "similar_artist_name",
+        "similarity",
+    ]
+    assert len(table) == 3 * len(model_input["artist_map"])
+    assert (table["artist_id"] != table["similar_artist_id"]).all()
+    assert table["similarity"].between(-1.0001, 1.0001).all()
+    one = table[table["artist_id"] == table["artist_id"].iloc[0]]
+    assert one["similarity"].is_monotonic_decreasing
+
+
+def test_evaluate_ranking_reports_every_model(model_input) -> None:
+    recipe = {
+        "n_factors": 4,
+        "optimizer": "adam",
+        "batch_size": 256,
+        "schedule": [[0.05, 2]],
+        "seed": 1,
+    }
+    out = evaluate_ranking(
+        model_input["interactions"], recipe, IMPLICIT, {"k": 5, "holdout_fraction": 0.2}
+    )
+    assert set(out["models"]) == {"implicit", "explicit", "popularity"}
+    for metrics in out["models"].values():
+        assert {"precision@5", "recall@5", "ndcg@5", "map@5", "coverage"} <= set(metrics)
+    assert out["protocol"]["k"] == 5 and out["protocol"]["held_out_pairs"] > 0

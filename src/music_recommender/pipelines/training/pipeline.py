@@ -7,7 +7,11 @@ from kedro.pipeline import Node, Pipeline
 from music_recommender.pipelines.training.nodes import (
     artist_biases,
     evaluate_model,
+    evaluate_ranking,
+    recommend,
     resolve_recipe,
+    similar_artists,
+    train_implicit_model,
     train_model,
 )
 
@@ -47,6 +51,37 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "artist_biases",
             name="artist_biases",
         ),
+        Node(
+            train_implicit_model,
+            ["interactions", "params:recommend.implicit"],
+            "implicit_model",
+            name="train_implicit_model",
+        ),
+        Node(
+            evaluate_ranking,
+            ["interactions", "recipe", "params:recommend.implicit", "params:ranking"],
+            "ranking_metrics",
+            name="evaluate_ranking",
+        ),
+        Node(
+            recommend,
+            [
+                "pmf_model",
+                "implicit_model",
+                "interactions",
+                "user_map",
+                "artist_map",
+                "params:recommend",
+            ],
+            "recommendations",
+            name="recommend",
+        ),
+        Node(
+            similar_artists,
+            ["pmf_model", "implicit_model", "artist_map", "params:recommend"],
+            "similar_artists",
+            name="similar_artists",
+        ),
     ]
     return Pipeline(
         nodes,
@@ -58,7 +93,18 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "best_params",
             "artist_map",
             "interactions",
+            "user_map",
         },
-        outputs={"pmf_model", "training_history", "metrics", "artist_biases", "recipe"},
+        outputs={
+            "pmf_model",
+            "training_history",
+            "metrics",
+            "artist_biases",
+            "recipe",
+            "implicit_model",
+            "ranking_metrics",
+            "recommendations",
+            "similar_artists",
+        },
         parameters={"params:model"},
     )
