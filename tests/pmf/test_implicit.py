@@ -8,7 +8,13 @@ import torch
 
 from music_recommender import synthetic
 from music_recommender.pmf import PMF
-from music_recommender.pmf.implicit import ImplicitConfig, _solve_side, confidence, fit_implicit
+from music_recommender.pmf.implicit import (
+    ImplicitConfig,
+    _solve_side,
+    confidence,
+    fit_implicit,
+    fold_in,
+)
 from music_recommender.pmf.ranking import (
     model_scores,
     per_user_holdout,
@@ -123,3 +129,25 @@ def test_confidence_per_user_median() -> None:
     np.testing.assert_allclose(c.numpy(), 1 + np.log1p([0.5, 1.0, 2.0, 1.0]), rtol=1e-6)
     raw = confidence(np.array([0]), np.array([np.e - 1]), alpha=2.0)
     assert raw.item() == pytest.approx(3.0)
+
+
+def test_fold_in_of_a_known_history_recommends_like_the_trained_user(planted) -> None:
+    users, items, plays, n_users, n_items = planted
+    config = ImplicitConfig(alpha=10, reg=5, bias_reg=5, iterations=10)
+    model = PMF(n_users, n_items, n_factors=8)
+    fit_implicit(model, users, items, plays, config)
+    seen = seen_matrix(users, items, n_users, n_items)
+    trained, _ = top_n(model_scores(model), seen, 10)
+    overlaps = []
+    for u in range(0, n_users, 15):
+        mine = users == u
+        vector, _ = fold_in(model, items[mine], plays[mine], config)
+        scores = (model.item_factors.weight @ vector + model.item_bias.weight[:, 0])[None]
+        folded, _ = top_n(scores, seen[u : u + 1], 10)
+        overlaps.append(len(set(folded[0]) & set(trained[u])) / 10)
+    assert np.mean(overlaps) >= 0.8
+
+
+def test_fold_in_needs_a_history() -> None:
+    with pytest.raises(ValueError, match="at least one artist"):
+        fold_in(PMF(2, 3, 2), [], [])

@@ -199,3 +199,34 @@ def fit_implicit(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
     )
     return history
+
+
+@torch.no_grad()
+def fold_in(
+    model: PMF, items: Any, plays: Any, config: ImplicitConfig | None = None
+) -> tuple[torch.Tensor, float]:
+    """A new listener's vector and bias from their (artist, plays) history; artists stay frozen.
+
+    The same least-squares row update as training, for one row: no retraining, milliseconds.
+    """
+    config = config or ImplicitConfig()
+    if config.negative_exponent != 0:
+        raise ValueError(
+            "fold_in supports negative_exponent 0 only (it would need training popularity)"
+        )
+    items = torch.tensor(np.asarray(items), dtype=torch.long)
+    if len(items) == 0:
+        raise ValueError("a new listener needs at least one artist with a play count")
+    k = model.n_factors
+    vectors = model.item_factors.weight.detach().cpu()
+    bias = model.item_bias.weight.detach().cpu()[:, 0]
+    rows = torch.zeros(len(items), dtype=torch.long)
+    conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale)
+    reg = torch.full((k + 1,), float(config.reg))
+    reg[-1] = config.bias_reg
+    ones = torch.ones(model.n_items)
+    # k + 1 conjugate-gradient steps solve the (k + 1)-unknown system exactly.
+    row = _solve_side(
+        torch.zeros(1, k + 1), vectors, bias, rows, items, conf, reg, k + 1, torch.ones(1), ones
+    )
+    return row[0, :k], float(row[0, k])

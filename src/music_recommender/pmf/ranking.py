@@ -38,7 +38,7 @@ def per_user_holdout(users: np.ndarray, fraction: float, seed: int = 0) -> Holdo
 def seen_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:
     """Boolean ``n_users x n_items`` matrix of the pairs a user already played."""
     seen = torch.zeros(n_users, n_items, dtype=torch.bool)
-    seen[torch.as_tensor(np.asarray(users)), torch.as_tensor(np.asarray(items))] = True
+    seen[torch.tensor(np.asarray(users)), torch.tensor(np.asarray(items))] = True
     return seen
 
 
@@ -60,7 +60,7 @@ def top_n(
     scores: torch.Tensor, exclude: torch.Tensor | None, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(artist indices, scores) of the ``n`` best per row, never an ``exclude``d pair."""
-    scores = scores.clone().float()
+    scores = scores.detach().clone().float()
     if exclude is not None:
         scores[exclude] = -torch.inf
     n = min(n, scores.shape[1])

@@ -20,6 +20,7 @@ from music_recommender.pipelines.reporting.nodes import (
     BiasReportParams,
     artist_bias_table,
     build_report,
+    example_listeners,
     plot_artist_map,
     plot_bias_distribution,
     plot_grid_search,
@@ -212,6 +213,22 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     image = Image.new("RGB", (4, 3), "white")
     figures = {key: image for key in FIGURE_TITLES}
     table = artist_bias_table(biases, PARAMS)
+    ranking = {
+        "models": {
+            name: {
+                "precision@10": 0.2,
+                "recall@10": 0.25,
+                "ndcg@10": 0.28,
+                "map@10": 0.15,
+                "coverage": 0.4,
+            }
+            for name in ("implicit", "explicit", "popularity")
+        },
+        "protocol": {"k": 10, "holdout_fraction": 0.2, "users": 3, "artists": 4},
+    }
+    examples = pd.DataFrame(
+        {"user_id": ["2"], "most played": ["Artist 1 (5)"], "recommended": ["Artist 2"]}
+    )
     page = build_report(
         summary,
         metrics,
@@ -220,6 +237,8 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
         table,
         {"metrics": "data/08_reporting/metrics.json"},
         PARAMS,
+        ranking,
+        examples,
         **figures,
     )
     assert page.startswith("<!DOCTYPE html>")
@@ -233,8 +252,24 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     assert "0.3400" in page and "0.3600" in page and "1.0000" in page  # model and both baselines
     assert "data/08_reporting/metrics.json" in page
     assert "ridge penalty of 15" in page  # how the ranking was made
+    assert "PMF, implicit objective" in page and "NDCG@10" in page and "Artist 2" in page
 
 
 def test_report_rejects_unknown_figures(biases: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="no title for figure"):
-        build_report({}, {}, {}, {}, biases, {}, PARAMS, mystery=Image.new("RGB", (1, 1)))
+        build_report(
+            {}, {}, {}, {}, biases, {}, PARAMS, {}, pd.DataFrame(), mystery=Image.new("RGB", (1, 1))
+        )
+
+
+def test_example_listeners_show_history_and_recommendations() -> None:
+    interactions = pd.DataFrame(
+        {"user_id": [2, 2, 2, 9], "artist_id": [1, 2, 3, 1], "weight": [5.0, 50.0, 7.0, 1.0]}
+    )
+    artist_map = pd.DataFrame({"artist_id": [1, 2, 3, 4], "artist_name": ["A", "B", "C", "D"]})
+    recs = pd.DataFrame({"user_id": [2, 9, 9], "rank": [1, 2, 1], "artist_name": ["D", "C", "B"]})
+    table = example_listeners(interactions, artist_map, recs, n_users=2, n_items=2)
+    assert table.to_dict("records") == [
+        {"user_id": "2", "most played": "B (50), C (7)", "recommended": "D"},
+        {"user_id": "9", "most played": "A (1)", "recommended": "B, C"},
+    ]

@@ -317,6 +317,60 @@ def _place_labels(
             text.remove()
 
 
+# --------------------------------------------------------------------------- recommendations
+
+
+def example_listeners(
+    interactions: pd.DataFrame,
+    artist_map: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    n_users: int,
+    n_items: int,
+) -> pd.DataFrame:
+    """A few listeners (spread over the id range): their most-played artists beside what they are recommended."""
+    ids = np.sort(interactions["user_id"].unique())
+    chosen = (
+        ids[np.linspace(0, len(ids) - 1, num=min(n_users, len(ids))).astype(int)]
+        if len(ids)
+        else ids
+    )
+    names = artist_map.set_index("artist_id")["artist_name"]
+    rows = []
+    for user in chosen:
+        played = interactions[interactions["user_id"] == user].nlargest(n_items, "weight")
+        recs = recommendations[recommendations["user_id"] == user].sort_values("rank").head(n_items)
+        rows.append(
+            {
+                "user_id": str(user),
+                "most played": ", ".join(
+                    f"{names.get(a, a)} ({int(w):,})"
+                    for a, w in zip(played["artist_id"], played["weight"], strict=True)
+                ),
+                "recommended": ", ".join(str(x) for x in recs["artist_name"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _ranking_table(ranking: dict[str, Any]) -> pd.DataFrame:
+    k = ranking["protocol"]["k"]
+    labels = {
+        "implicit": "PMF, implicit objective",
+        "explicit": "PMF, rating objective",
+        "popularity": "most popular",
+    }
+    columns = {"precision": "P", "recall": "R", "ndcg": "NDCG", "map": "MAP"}
+    rows = [
+        {
+            "model": labels.get(name, name),
+            **{f"{short}@{k}": m[f"{key}@{k}"] for key, short in columns.items()},
+            "coverage": m["coverage"],
+        }
+        for name, m in ranking["models"].items()
+    ]
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------- HTML page
 
 
@@ -425,6 +479,8 @@ def build_report(
     table: pd.DataFrame,
     locations: dict[str, str],
     params: BiasReportParams,
+    ranking: dict[str, Any],
+    examples: pd.DataFrame,
     **images: Image | Figure,
 ) -> str:
     """One page that explains the run without the code: parameters, data, figures, metrics, artists.
@@ -475,6 +531,15 @@ as <code>mean + user bias + artist bias + user vector · artist vector</code>, t
 (<code>{html.escape(str(summary["normalisation"]["method"]))}</code>).</p>
 {_table(_metrics_table(metrics), "{:.4f}")}
 <p>{metrics["epochs"]} epochs trained; the weights kept are those of epoch {metrics.get("best_epoch")}.</p>
+<h2>Recommending: top-{ranking["protocol"]["k"]} ranking</h2>
+<p>{ranking["protocol"]["holdout_fraction"]:.0%} of each listener's artists held out; every artist the
+listener did not play in training is ranked ({ranking["protocol"]["users"]:,} listeners,
+{ranking["protocol"]["artists"]:,} artists). The rating objective learns only from played pairs, never
+what people do not play, so it ranks below the popularity chart; the implicit objective counts every
+unplayed pair as a weak zero. Coverage: the share of all artists that appear in anyone's top list.</p>
+{_table(_ranking_table(ranking))}
+<h3>Example listeners</h3>
+{_table(examples)}
 <h2>Data</h2>
 {_table(_facts_table(summary), "{:,.1f}")}
 <h2>Figures</h2>

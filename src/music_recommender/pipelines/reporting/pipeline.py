@@ -7,6 +7,7 @@ from kedro.pipeline import Node, Pipeline
 from music_recommender.pipelines.reporting.nodes import (
     artist_bias_table,
     build_report,
+    example_listeners,
     plot_artist_map,
     plot_bias_distribution,
     plot_grid_search,
@@ -26,6 +27,9 @@ INPUTS = {
     "metrics",
     "weight_distribution_plot@png",
     "output_locations",
+    "ranking_metrics",
+    "recommendations",
+    "interactions",
 }
 # Figures are saved through their `@figure` entry and read back for the page through `@png`
 # (Kedro transcoding: one file, two dataset types, and the runner orders the nodes).
@@ -73,6 +77,18 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             name="plot_artist_map",
         ),
         Node(
+            example_listeners,
+            [
+                "interactions",
+                "artist_map",
+                "recommendations",
+                "params:examples.users",
+                "params:examples.artists",
+            ],
+            "example_listeners",
+            name="example_listeners",
+        ),
+        Node(
             build_report,
             {
                 "summary": "preprocessing_summary",
@@ -82,6 +98,8 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 "table": "artist_bias_report",
                 "locations": "output_locations",
                 "params": "params:artist_bias",
+                "ranking": "ranking_metrics",
+                "examples": "example_listeners",
                 "weight_distribution": "weight_distribution_plot@png",
                 **{name: f"{name}_plot@png" for name in FIGURES},
             },

@@ -1,0 +1,228 @@
+"""`music-recommender recommend|similar`: ask the trained model from a terminal.
+
+    music-recommender recommend --user 2 -n 10
+    music-recommender recommend --listen "Depeche Mode=1200" --listen "The Cure=300"
+    music-recommender similar --artist "Depeche Mode"
+
+Anything else (`music-recommender run ...`, or no sub-command) is Kedro's own `run`.
+The model, id maps and parameters come through the project's catalog, so `--env` works as for
+`kedro run` and the latest versioned model is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from music_recommender.pmf import PMF
+from music_recommender.pmf.implicit import ImplicitConfig, fold_in
+from music_recommender.pmf.ranking import model_scores, nearest_items, top_n
+
+COMMANDS = ("recommend", "similar")
+
+
+class LookupError_(ValueError):
+    """An unknown user or artist; the message lists the closest matches."""
+
+
+@dataclass(frozen=True)
+class Assets:
+    """What the commands need, loaded once."""
+
+    model: PMF
+    interactions: pd.DataFrame
+    user_map: pd.DataFrame
+    artist_map: pd.DataFrame
+    implicit: dict[str, Any]
+
+
+def load_assets(project_path: Path, env: str | None = None, objective: str = "implicit") -> Assets:
+    """Load the model and maps through a KedroSession of the project at ``project_path``."""
+    # A terminal answer, not a pipeline log: keep Kedro's INFO lines and deprecation notes out.
+    logging.disable(logging.INFO)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _load(project_path, env, objective)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _load(project_path: Path, env: str | None, objective: str) -> Assets:
+    from kedro.framework.session import KedroSession  # noqa: PLC0415 (only the CLI needs Kedro)
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=env) as session:
+        context = session.load_context()
+        catalog = context.catalog
+        name = {"implicit": "implicit_model", "explicit": "pmf_model"}[objective]
+        try:
+            model = catalog.load(name)
+        except Exception as exc:
+            raise SystemExit(
+                f"No trained model '{name}' yet ({exc.__class__.__name__}). Run `kedro run` first."
+            ) from exc
+        implicit = dict(context.params.get("training", {}).get("recommend", {}).get("implicit", {}))
+        return Assets(
+            model,
+            catalog.load("interactions"),
+            catalog.load("user_map"),
+            catalog.load("artist_map"),
+            implicit,
+        )
+
+
+def _artist_index(assets: Assets, name: str) -> int:
+    names = assets.artist_map["artist_name"].astype(str)
+    exact = assets.artist_map[names.str.casefold() == name.casefold()]
+    if len(exact):
+        return int(exact["artist_index"].iloc[0])
+    close = difflib.get_close_matches(name, names.tolist(), n=5, cutoff=0.5)
+    if not close:
+        close = (
+            names[names.str.casefold().str.contains(name.casefold(), regex=False)].head(5).tolist()
+        )
+    hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
+    raise LookupError_(f"unknown artist {name!r}{hint}")
+
+
+def _table(
+    index: np.ndarray, scores: np.ndarray, assets: Assets, score_name: str = "score"
+) -> pd.DataFrame:
+    names = assets.artist_map.set_index("artist_index")
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(index) + 1),
+            "artist": names.loc[index, "artist_name"].to_numpy(),
+            score_name: np.round(scores, 4),
+        }
+    )
+
+
+def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
+    """The top ``n`` artists a known listener has not played yet."""
+    match = assets.user_map[assets.user_map["user_id"] == user_id]
+    if match.empty:
+        ids = assets.user_map["user_id"].to_numpy()
+        closest = ids[np.argsort(np.abs(ids - user_id), kind="stable")[:5]]
+        raise LookupError_(
+            f"unknown user {user_id}; closest ids: {', '.join(map(str, sorted(closest)))}"
+        )
+    u = int(match["user_index"].iloc[0])
+    played = np.array(
+        assets.interactions.loc[assets.interactions["user_index"] == u, "artist_index"]
+    )
+    scores = model_scores(assets.model, np.array([u]))
+    exclude = torch.zeros_like(scores, dtype=torch.bool)
+    exclude[0, played] = True
+    index, values = top_n(scores, exclude, n)
+    return _table(index[0], values[0], assets)
+
+
+def recommend_new(assets: Assets, listens: dict[str, float], n: int = 10) -> pd.DataFrame:
+    """Fold a new listener in from ``{artist name: plays}`` and recommend, without retraining."""
+    items = [_artist_index(assets, name) for name in listens]
+    config = ImplicitConfig(**{k: v for k, v in assets.implicit.items() if k != "n_factors"})
+    vector, _ = fold_in(assets.model, items, list(listens.values()), config)
+    scores = (
+        assets.model.item_factors.weight.detach() @ vector
+        + assets.model.item_bias.weight.detach()[:, 0]
+    )[None]
+    exclude = torch.zeros_like(scores, dtype=torch.bool)
+    exclude[0, items] = True
+    index, values = top_n(scores, exclude, n)
+    return _table(index[0], values[0], assets)
+
+
+def similar(assets: Assets, name: str, n: int = 10) -> pd.DataFrame:
+    """Artists nearest to ``name`` by cosine similarity of their vectors."""
+    i = _artist_index(assets, name)
+    index, sims = nearest_items(assets.model, n)
+    return _table(index[i], sims[i], assets, "similarity")
+
+
+def _listen(text: str) -> tuple[str, float]:
+    name, sep, plays = text.rpartition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected ARTIST=PLAYS, got {text!r}")
+    try:
+        value = float(plays)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"plays must be a number in {text!r}") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"plays must be positive in {text!r}")
+    return name.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `recommend` and `similar` sub-commands."""
+    parser = argparse.ArgumentParser(prog="music-recommender", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default=None, help="Kedro environment (as `kedro run --env`)")
+    parser.add_argument(
+        "--objective",
+        choices=("implicit", "explicit"),
+        default="implicit",
+        help="which trained model answers (default: implicit)",
+    )
+    parser.add_argument(
+        "--project", type=Path, default=Path.cwd(), help="project folder (default: here)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("recommend", help="top-N artists for a listener")
+    who = rec.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", type=int, help="a userID from user_artists.dat")
+    who.add_argument(
+        "--listen",
+        type=_listen,
+        action="append",
+        metavar="ARTIST=PLAYS",
+        help="a new listener's history, repeated per artist",
+    )
+    rec.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    sim = sub.add_parser("similar", help="artists similar to one artist")
+    sim.add_argument("--artist", required=True)
+    sim.add_argument("-n", type=int, default=10)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """Parse, answer, print; exit status 2 with one line on an unknown user or artist."""
+    args = build_parser().parse_args(argv)
+    if args.n < 1:
+        build_parser().error("-n must be >= 1")
+    assets = load_assets(args.project, args.env, args.objective)
+    try:
+        if args.command == "similar":
+            table = similar(assets, args.artist, args.n)
+        elif args.user is not None:
+            table = recommend_user(assets, args.user, args.n)
+        else:
+            if args.objective != "implicit":
+                raise LookupError_("a new listener can be folded in with --objective implicit only")
+            table = recommend_new(assets, dict(args.listen), args.n)
+    except LookupError_ as exc:
+        print(f"music-recommender: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(table.to_string(index=False))  # noqa: T201
+    return 0
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """`recommend` / `similar`, or Kedro's `run` for anything else."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in COMMANDS for a in argv):
+        sys.exit(run(argv))
+    from music_recommender.__main__ import main as kedro_main  # noqa: PLC0415
+
+    return kedro_main(argv[1:] if argv[:1] == ["run"] else argv)

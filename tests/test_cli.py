@@ -1,0 +1,90 @@
+"""`music-recommender recommend|similar` on a small model trained by a real KedroSession."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from music_recommender import commands as cli
+
+from .test_run import run
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory, small_data) -> tuple[Path, pd.DataFrame]:
+    from music_recommender import synthetic  # noqa: PLC0415
+
+    from .conftest import PROJECT_ROOT  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("cli")
+    raw = synthetic.write_hetrec(small_data, root / "raw")
+    project = root / "project"
+    import shutil  # noqa: PLC0415
+
+    project.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()
+    run(
+        project,
+        raw,
+        ["preprocessing", "training"],
+        **{
+            "training.options.hyperparameters": "fixed",
+            "preprocessing.filter.min_listeners_per_artist": 2,
+            "training.recommend.implicit.n_factors": 8,
+        },
+    )
+    return project, pd.read_csv(project / "data/03_primary/artist_map.csv", keep_default_na=False)
+
+
+def test_recommend_for_a_known_user_prints_a_table(trained_project, capsys) -> None:
+    project, _ = trained_project
+    user = int(pd.read_csv(project / "data/03_primary/user_map.csv")["user_id"].iloc[0])
+    assert cli.run(["--project", str(project), "recommend", "--user", str(user), "-n", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["rank", "artist", "score"] and len(lines) == 5
+    recs = pd.read_csv(project / "data/07_model_output/recommendations.csv", keep_default_na=False)
+    expected = recs[recs["user_id"] == user].head(4)["artist_name"].tolist()
+    assert all(name in "\n".join(lines) for name in expected)
+
+
+def test_unknown_user_is_one_clear_error(trained_project, capsys) -> None:
+    project, _ = trained_project
+    assert cli.run(["--project", str(project), "recommend", "--user", "999999"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "music-recommender: unknown user 999999; closest ids:"
+    )
+
+
+def test_similar_and_unknown_artist(trained_project, capsys) -> None:
+    project, artist_map = trained_project
+    name = artist_map["artist_name"].iloc[0]
+    assert cli.run(["--project", str(project), "similar", "--artist", name.upper(), "-n", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "similarity" in out and name not in out.splitlines()[1:]
+    assert cli.run(["--project", str(project), "similar", "--artist", name[:-1] + "x"]) == 2
+    assert f"closest: {name!r}" in capsys.readouterr().err
+
+
+def test_new_listener_is_folded_in(trained_project, capsys) -> None:
+    project, artist_map = trained_project
+    names = artist_map["artist_name"].head(3).tolist()
+    args = ["--project", str(project), "recommend", "-n", "5"]
+    for i, name in enumerate(names):
+        args += ["--listen", f"{name}={100 * (i + 1)}"]
+    assert cli.run(args) == 0
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 6
+    assert not any(f" {name} " in f" {line} " for line in out.splitlines()[1:] for name in names)
+
+
+def test_bad_listen_argument_is_a_usage_error(trained_project) -> None:
+    project, _ = trained_project
+    with pytest.raises(SystemExit) as info:
+        cli.run(["--project", str(project), "recommend", "--listen", "no plays given"])
+    assert info.value.code == 2
