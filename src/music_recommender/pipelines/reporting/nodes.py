@@ -225,7 +225,10 @@ def plot_bias_distribution(table: pd.DataFrame, params: BiasReportParams) -> Fig
 def plot_artist_map(
     model: PMF, table: pd.DataFrame, artist_map: pd.DataFrame, params: BiasReportParams
 ) -> Figure:
-    """Artist vectors in 2-D (PCA), the most-listened and highest-bias artists labelled."""
+    """Artist vectors of the recommending (implicit) model in 2-D by PCA; top artists labelled.
+
+    Labelled: the most-listened artists and the highest-bias artists of the rating model.
+    """
     vectors = model.item_factors.weight.detach().cpu().numpy()
     coords = PCA(n_components=2, random_state=0).fit(vectors)
     xy = coords.transform(vectors)
@@ -262,7 +265,7 @@ def plot_artist_map(
     ax.set(
         xlabel=f"PC 1 ({100 * var[0]:.0f} % of variance)",
         ylabel=f"PC 2 ({100 * var[1]:.0f} % of variance)",
-        title=f"Artist embeddings ({model.n_factors} factors, median norm {norm:.3g}) projected by PCA",
+        title=f"Artist vectors of the recommending model ({model.n_factors} factors, median norm {norm:.3g}), PCA",
     )
     ax.legend(loc="lower right")
     return fig
@@ -467,7 +470,7 @@ FIGURE_TITLES = {
     "grid_search": "Grid search: validation loss per latent size",
     "training_loss": "Training and validation loss per epoch, learning-rate stages shaded",
     "artist_bias": "Distribution of learned artist biases, top and bottom artists named",
-    "artist_map": "Artist embeddings in two dimensions (PCA)",
+    "artist_map": "Artist vectors of the recommending model in two dimensions (PCA)",
 }
 
 

@@ -22,7 +22,7 @@ INPUTS = {
     "training_history",
     "artist_biases",
     "artist_map",
-    "pmf_model",
+    "implicit_model",
     "preprocessing_summary",
     "metrics",
     "weight_distribution_plot@png",
@@ -72,7 +72,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         ),
         Node(
             plot_artist_map,
-            ["pmf_model", "artist_bias_report", "artist_map", "params:artist_bias"],
+            ["implicit_model", "artist_bias_report", "artist_map", "params:artist_bias"],
             "artist_map_plot@figure",
             name="plot_artist_map",
         ),
