@@ -53,15 +53,15 @@ def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -
     best = json.loads((data / "06_models/best_params.json").read_text())
     assert best["n_factors"] in (20, 30, 40, 50, 60)
     assert metrics["best_params"]["n_factors"] == best["n_factors"]  # training used the tuned size
-    grid = pd.read_csv(data / "08_reporting/grid_search.csv")
+    grid = pd.read_csv(data / "06_models/grid_search.csv")
     assert len(grid) == 15 and (grid["epochs"] == 3).all()
-    history = pd.read_csv(data / "08_reporting/training_history.csv")
+    history = pd.read_csv(data / "07_model_output/training_history.csv")
     assert history["train_loss"].notna().all() and history["val_loss"].notna().all()
     model, _ = load_model(_model_file(kedro_project))
     assert isinstance(model, PMF) and model.n_factors == best["n_factors"]
     biases = pd.read_csv(data / "07_model_output/artist_biases.csv", keep_default_na=False)
     assert biases["bias"].is_monotonic_decreasing
-    assert len(json.loads((data / "08_reporting/lr_range_test.json").read_text())["lr"]) >= 50
+    assert len(json.loads((data / "06_models/lr_range_test.json").read_text())["lr"]) >= 50
     # reporting
     for name in (
         "lr_range_test",
@@ -113,5 +113,19 @@ def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) 
     assert recipe["n_factors"] == 40
     assert recipe["schedule"] == [[0.1, 3], [0.05, 3], [0.01, 3], [0.005, 3], [0.001, 3]]
     assert metrics["epochs"] == 15
-    history = pd.read_csv(data / "08_reporting/training_history.csv")
+    history = pd.read_csv(data / "07_model_output/training_history.csv")
     assert history["lr"].tolist() == [0.1] * 3 + [0.05] * 3 + [0.01] * 3 + [0.005] * 3 + [0.001] * 3
+
+
+def test_demo_environment_generates_its_data_and_runs_everything(
+    kedro_project: Path, tmp_path: Path
+) -> None:
+    run(kedro_project, tmp_path / "unused", env="demo")
+    data = kedro_project / "data"
+    raw = data / "01_raw/synthetic-demo"
+    assert (raw / "user_artists.dat").exists() and (raw / "artists.dat").exists()
+    summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
+    assert summary["raw"]["users"] == 400
+    assert (data / "08_reporting/report.html").stat().st_size > 10_000
+    ranking = json.loads((data / "08_reporting/ranking_metrics.json").read_text())["models"]
+    assert ranking["implicit"]["ndcg@10"] > ranking["popularity"]["ndcg@10"]

@@ -18,6 +18,7 @@ from music_recommender.hetrec import (
     missing_data_message,
     read_hetrec,
 )
+from music_recommender.synthetic import generate, write_hetrec
 
 
 class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
@@ -32,6 +33,8 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
 
     Set ``download_url: null`` to never touch the network. ``expected_rows`` overrides the published
     row counts that a fresh download is checked against (for a mirror of other data).
+    With ``synthetic`` (keyword arguments of ``music_recommender.synthetic.generate``) missing
+    files are generated instead of downloaded: the ``demo`` environment runs anywhere, offline.
     """
 
     def __init__(
@@ -41,8 +44,10 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
         expected_rows: dict[str, int] | None = None,
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        synthetic: dict[str, Any] | None = None,
     ) -> None:
         self._filepath = PurePosixPath(filepath)
+        self._synthetic = synthetic
         self._download_url = download_url
         self._expected = {
             name: HetrecFile(spec.columns, (expected_rows or {}).get(name, spec.rows))
@@ -59,6 +64,9 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
         return read_hetrec(path, **self._load_args)
 
     def _fetch(self, path: Path) -> None:
+        if self._synthetic is not None:
+            write_hetrec(generate(**self._synthetic), path.parent)
+            return
         if path.name not in self._expected:
             raise DatasetError(
                 missing_data_message(
@@ -82,4 +90,8 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
         return Path(self._filepath).exists()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "download_url": self._download_url}
+        return {
+            "filepath": str(self._filepath),
+            "download_url": self._download_url,
+            "synthetic": self._synthetic,
+        }
