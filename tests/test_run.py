@@ -31,15 +31,21 @@ def run(
         session.run(pipeline_names=pipelines)
 
 
+def latest(path: Path) -> Path:
+    """The newest version of a versioned output: ``path/<timestamp>/<name>``."""
+    versions = sorted(p for p in path.iterdir() if p.is_dir())
+    assert versions, f"no version under {path}"
+    return versions[-1] / path.name
+
+
 def _model_file(project: Path) -> Path:
-    versions = sorted((project / "data/06_models/pmf_model.pt").iterdir())
-    return versions[-1] / "pmf_model.pt"
+    return latest(project / "data/06_models/pmf_model.pt")
 
 
 def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -> None:
     run(kedro_project, raw_folder, **{"preprocessing.filter.min_listeners_per_artist": 2})
     data = kedro_project / "data"
-    metrics = json.loads((data / "08_reporting/metrics.json").read_text())
+    metrics = json.loads(latest(data / "08_reporting/metrics.json").read_text())
     for key in (
         "test_mse",
         "test_rmse",
@@ -78,7 +84,7 @@ def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -
         raw_folder / "artists.dat", sep="\t", quoting=3, keep_default_na=False
     ).set_index("id")["name"]
     assert table["artist_name"].tolist() == names.loc[table["artist_id"]].tolist()
-    page = (data / "08_reporting/report.html").read_text()
+    page = latest(data / "08_reporting/report.html").read_text()
     assert page.count("data:image/png;base64,") == 6
     assert "data/08_reporting/artist_bias.csv" in page and "data/06_models/best_params.json" in page
 
@@ -88,7 +94,7 @@ def test_training_alone_with_fixed_hyperparameters(kedro_project: Path, raw_fold
     with pytest.raises(ValueError, match="run the tuning pipeline first"):
         run(kedro_project, raw_folder, ["training"])
     run(kedro_project, raw_folder, ["training"], **{"training.options.hyperparameters": "fixed"})
-    metrics = json.loads((kedro_project / "data/08_reporting/metrics.json").read_text())
+    metrics = json.loads(latest(kedro_project / "data/08_reporting/metrics.json").read_text())
     assert metrics["best_params"]["n_factors"] == 40
     assert not (kedro_project / "data/06_models/best_params.json").exists()
 
@@ -102,7 +108,7 @@ def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) 
     summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
     assert summary["split"]["validation"] == 0
     assert summary["split"]["test"] == pytest.approx(0.3 * summary["filtered"]["rows"], abs=5)
-    metrics = json.loads((data / "08_reporting/metrics.json").read_text())
+    metrics = json.loads(latest(data / "08_reporting/metrics.json").read_text())
     recipe = metrics["best_params"]
     assert (
         recipe["optimizer"],
@@ -126,6 +132,23 @@ def test_demo_environment_generates_its_data_and_runs_everything(
     assert (raw / "user_artists.dat").exists() and (raw / "artists.dat").exists()
     summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
     assert summary["raw"]["users"] == 400
-    assert (data / "08_reporting/report.html").stat().st_size > 10_000
-    ranking = json.loads((data / "08_reporting/ranking_metrics.json").read_text())["models"]
+    assert latest(data / "08_reporting/report.html").stat().st_size > 10_000
+    ranking = json.loads(latest(data / "08_reporting/ranking_metrics.json").read_text())["models"]
     assert ranking["implicit"]["ndcg@10"] > ranking["popularity"]["ndcg@10"]
+
+
+def test_second_run_keeps_the_first_runs_outputs(kedro_project: Path, raw_folder: Path) -> None:
+    params = {
+        "training.options.hyperparameters": "fixed",
+        "preprocessing.filter.min_listeners_per_artist": 2,
+    }
+    run(kedro_project, raw_folder, ["preprocessing", "training"], **params)
+    run(kedro_project, raw_folder, ["training"], **params, **{"model.seed": 7})
+    data = kedro_project / "data"
+    for name in (
+        "06_models/pmf_model.pt",
+        "06_models/implicit_model.pt",
+        "08_reporting/metrics.json",
+        "08_reporting/ranking_metrics.json",
+    ):
+        assert len([p for p in (data / name).iterdir() if p.is_dir()]) == 2, name
