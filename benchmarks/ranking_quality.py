@@ -35,15 +35,7 @@ from _common import base_parameters, real_interactions
 
 from music_recommender.pmf import PMF, Ratings, fit
 from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
-from music_recommender.pmf.ranking import (
-    model_scores,
-    per_user_holdout,
-    popularity_scores,
-    ranking_metrics,
-    relevant_sets,
-    seen_matrix,
-    top_n,
-)
+from music_recommender.pmf.ranking import HoldoutTask, model_scores, popularity_scores
 from music_recommender.pmf.recipe import Recipe
 from music_recommender.scaling import RatingScaler
 
@@ -55,14 +47,6 @@ FACTORS = 64
 OUR_FACTORS = 128
 SWEEPS = 15
 OUR_SWEEPS = 10
-
-
-def evaluate(
-    scores: torch.Tensor, seen: torch.Tensor, relevant: list[np.ndarray], n_items: int
-) -> dict:
-    """Metrics of the top-K lists that ``scores`` give, played artists excluded."""
-    recs, _ = top_n(scores, seen, K)
-    return ranking_metrics(recs, relevant, n_items, K)
 
 
 def fit_ours(u, i, w, n_users, n_items, alpha, reg, seed) -> tuple[PMF, float]:
@@ -121,15 +105,11 @@ def one_seed(interactions, seed: int) -> dict[str, dict]:
     items = interactions["artist_index"].to_numpy()
     plays = interactions["weight"].to_numpy()
     n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
-    split = per_user_holdout(users, 0.2, seed)
-    tu, ti, tw = users[split.train], items[split.train], plays[split.train]
-    test_rel = relevant_sets(users[split.test], items[split.test], n_users)
-    seen = seen_matrix(tu, ti, n_users, n_items)
-    # Validation: the same cut inside the training part.
-    inner = per_user_holdout(tu, 0.2, seed + 1000)
-    fu, fi, fw = tu[inner.train], ti[inner.train], tw[inner.train]
-    val_rel = relevant_sets(tu[inner.test], ti[inner.test], n_users)
-    val_seen = seen_matrix(fu, fi, n_users, n_items)
+    test = HoldoutTask.split(users, items, plays, 0.2, seed)
+    tu, ti, tw = test.users, test.items, test.plays
+    # Validation: the same cut inside the training part; the test holdout is never looked at.
+    val = HoldoutTask.split(tu, ti, tw, 0.2, seed + 1000, n_users, n_items)
+    fu, fi, fw = val.users, val.items, val.plays
 
     out: dict[str, dict] = {}
     for name, fitter, grid in (("ours", fit_ours, OUR_GRID), ("als", fit_als, ALS_GRID)):
@@ -137,32 +117,30 @@ def one_seed(interactions, seed: int) -> dict[str, dict]:
         for alpha, reg in grid:
             fitted, _ = fitter(fu, fi, fw, n_users, n_items, alpha, reg, seed)
             scores = model_scores(fitted) if isinstance(fitted, PMF) else fitted
-            m = evaluate(scores, val_seen, val_rel, n_items)
+            m = val.evaluate(scores, K)
             tried.append((m["coverage"] >= MIN_COVERAGE, m[f"ndcg@{K}"], alpha, reg))
         best = max(tried)
         best = (best[1], best[2], best[3])
         fitted, seconds = fitter(tu, ti, tw, n_users, n_items, best[1], best[2], seed)
         scores = model_scores(fitted) if isinstance(fitted, PMF) else fitted
         out[name] = {
-            **evaluate(scores, seen, test_rel, n_items),
+            **test.evaluate(scores, K),
             "fit_s": seconds,
             "alpha": best[1],
             "reg": best[2],
         }
-    explicit, seconds = fit_explicit(
-        fu, fi, fw, tu[inner.test], ti[inner.test], tw[inner.test], n_users, n_items, seed
-    )
+    explicit, seconds = fit_explicit(fu, fi, fw, *val.held_out, n_users, n_items, seed)
     out["explicit"] = {
-        **evaluate(model_scores(explicit), seen, test_rel, n_items),
+        **test.evaluate(model_scores(explicit), K),
         "fit_s": seconds,
     }
     out["popularity"] = {
-        **evaluate(popularity_scores(ti, n_users, n_items), seen, test_rel, n_items),
+        **test.evaluate(popularity_scores(ti, n_users, n_items), K),
         "fit_s": 0.0,
     }
     rng = np.random.default_rng(seed)
     out["random"] = {
-        **evaluate(torch.as_tensor(rng.random((n_users, n_items))), seen, test_rel, n_items),
+        **test.evaluate(torch.as_tensor(rng.random((n_users, n_items))), K),
         "fit_s": 0.0,
     }
     return out

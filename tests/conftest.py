@@ -42,8 +42,12 @@ def raw_folder(tmp_path: Path, small_data: synthetic.SyntheticLastfm) -> Path:
 @pytest.fixture
 def kedro_project(tmp_path: Path) -> Path:
     """A copy of this project's conf and pyproject with empty data layers, so runs never touch data/."""
-    project = tmp_path / "project"
-    project.mkdir()
+    return make_project(tmp_path / "project")
+
+
+def make_project(project: Path) -> Path:
+    """Lay out a throw-away Kedro project at ``project`` that shares this checkout's code."""
+    project.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()

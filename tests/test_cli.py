@@ -8,26 +8,17 @@ import pandas as pd
 import pytest
 
 from music_recommender import commands as cli
+from music_recommender import synthetic
 
+from .conftest import make_project
 from .test_run import run
 
 
 @pytest.fixture(scope="module")
 def trained_project(tmp_path_factory, small_data) -> tuple[Path, pd.DataFrame]:
-    from music_recommender import synthetic  # noqa: PLC0415
-
-    from .conftest import PROJECT_ROOT  # noqa: PLC0415
-
     root = tmp_path_factory.mktemp("cli")
     raw = synthetic.write_hetrec(small_data, root / "raw")
-    project = root / "project"
-    import shutil  # noqa: PLC0415
-
-    project.mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
-    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()
+    project = make_project(root / "project")
     run(
         project,
         raw,

@@ -127,3 +127,47 @@ def nearest_items(model: PMF, n: int) -> tuple[np.ndarray, np.ndarray]:
     n = min(n, model.n_items - 1)
     values, index = torch.topk(sims, n, dim=1)
     return index.numpy(), values.numpy()
+
+
+@dataclass(frozen=True)
+class HoldoutTask:
+    """A per-user holdout ready to score: the training pairs, what each user must find, what to skip."""
+
+    users: np.ndarray
+    items: np.ndarray
+    plays: np.ndarray
+    held_out: tuple[np.ndarray, np.ndarray, np.ndarray]  # users, items, plays
+    relevant: list[np.ndarray]
+    seen: torch.Tensor
+    n_items: int
+
+    @classmethod
+    def split(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        plays: np.ndarray,
+        fraction: float,
+        seed: int,
+        n_users: int | None = None,
+        n_items: int | None = None,
+    ) -> HoldoutTask:
+        """Hold out ``fraction`` of each user's pairs; the rest is what a model may train on."""
+        users, items, plays = np.asarray(users), np.asarray(items), np.asarray(plays)
+        n_users = int(users.max()) + 1 if n_users is None else n_users
+        n_items = int(items.max()) + 1 if n_items is None else n_items
+        split = per_user_holdout(users, fraction, seed)
+        train_u, train_i = users[split.train], items[split.train]
+        return cls(
+            users=train_u,
+            items=train_i,
+            plays=plays[split.train],
+            held_out=(users[split.test], items[split.test], plays[split.test]),
+            relevant=relevant_sets(users[split.test], items[split.test], n_users),
+            seen=seen_matrix(train_u, train_i, n_users, n_items),
+            n_items=n_items,
+        )
+
+    def evaluate(self, scores: torch.Tensor, k: int = 10) -> dict[str, float]:
+        """Ranking metrics of the top-``k`` lists that ``scores`` give, training pairs excluded."""
+        return ranking_metrics(top_n(scores, self.seen, k)[0], self.relevant, self.n_items, k)

@@ -14,12 +14,10 @@ from music_recommender.pmf import PMF, Ratings, evaluate, fit
 from music_recommender.pmf.baselines import BiasBaseline, mse
 from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
 from music_recommender.pmf.ranking import (
+    HoldoutTask,
     model_scores,
     nearest_items,
-    per_user_holdout,
     popularity_scores,
-    ranking_metrics,
-    relevant_sets,
     seen_matrix,
     top_n,
 )
@@ -204,34 +202,31 @@ def evaluate_ranking(
     fraction = float(params.get("holdout_fraction", 0.2))
     seed = int(params.get("seed", 0))
     users = interactions["user_index"].to_numpy()
-    items = interactions["artist_index"].to_numpy()
-    plays = interactions["weight"].to_numpy()
-    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
-    split = per_user_holdout(users, fraction, seed)
-    tu, ti, tw = users[split.train], items[split.train], plays[split.train]
-    relevant = relevant_sets(users[split.test], items[split.test], n_users)
-    seen = seen_matrix(tu, ti, n_users, n_items)
-    train = pd.DataFrame({"user_index": tu, "artist_index": ti, "weight": tw})
+    n_users, n_items = int(users.max()) + 1, int(interactions["artist_index"].max()) + 1
+    task = HoldoutTask.split(
+        users, interactions["artist_index"], interactions["weight"], fraction, seed
+    )
+    train = pd.DataFrame(
+        {"user_index": task.users, "artist_index": task.items, "weight": task.plays}
+    )
 
     implicit = train_implicit_model(train, implicit_params)
     spec = Recipe.from_dict(recipe, where="training recipe")
-    scaler = RatingScaler.fit(tw, "log_zscore")
-    explicit = spec.build(n_users, n_items, float(np.mean(scaler.transform(tw))))
+    scaler = RatingScaler.fit(task.plays, "log_zscore")
+    ratings = scaler.transform(task.plays)
+    explicit = spec.build(n_users, n_items, float(np.mean(ratings)))
     fit(
         explicit,
-        Ratings.from_arrays(tu, ti, scaler.transform(tw)),
+        Ratings.from_arrays(task.users, task.items, ratings),
         None,
         spec.replace(patience=None).train,
     )
     scores = {
         "implicit": model_scores(implicit),
         "explicit": model_scores(explicit),
-        "popularity": popularity_scores(ti, n_users, n_items),
+        "popularity": popularity_scores(task.items, n_users, n_items),
     }
-    results = {
-        name: ranking_metrics(top_n(s, seen, k)[0], relevant, n_items, k)
-        for name, s in scores.items()
-    }
+    results = {name: task.evaluate(s, k) for name, s in scores.items()}
     for name, metrics in results.items():
         logger.info(
             "Ranking %s: NDCG@%d %.3f, coverage %.3f",
@@ -246,7 +241,7 @@ def evaluate_ranking(
             "k": k,
             "holdout_fraction": fraction,
             "seed": seed,
-            "held_out_pairs": int(split.test.sum()),
+            "held_out_pairs": len(task.held_out[0]),
             "users": int(results["implicit"]["users"]),
             "artists": n_items,
         },
