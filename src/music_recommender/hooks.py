@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.pipeline import Pipeline
+
+from music_recommender.hetrec import RawDataCheckError, RawDataMissingError
+from music_recommender.pipelines.preprocessing.nodes import RawDataError
 
 OUTPUT_LOCATIONS = "output_locations"
 
@@ -49,3 +53,44 @@ def file_locations(catalog: DataCatalog, names: list[str], root: str = "") -> di
                 os.path.relpath(path, root) if root and os.path.isabs(path) else path
             )
     return out
+
+
+class DataErrorMessageHook:
+    """Print missing or invalid raw data as its message alone, not under a page of traceback.
+
+    Only exceptions that reach the interpreter (``kedro run`` from a shell) are affected; code that
+    calls a session catches the same exceptions as before.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Wrap ``sys.excepthook`` once per process."""
+        install_data_error_excepthook()
+
+
+def data_error(error: BaseException | None) -> BaseException | None:
+    """The outermost exception of a chain that is about the raw data, else None."""
+    outer, seen = error, set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, RawDataError | RawDataMissingError | RawDataCheckError):
+            return outer if isinstance(outer, DatasetError) else error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def install_data_error_excepthook() -> None:
+    """Make ``sys.excepthook`` print raw-data errors as one message; others go to the previous hook."""
+    previous = sys.excepthook
+    if getattr(previous, "_music_recommender", False):
+        return
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        error = data_error(value)
+        if error is None:
+            previous(kind, value, tb)
+            return
+        sys.stderr.write(f"\n{type(error).__name__}: {error}\n")
+
+    excepthook._music_recommender = True  # type: ignore[attr-defined]
+    sys.excepthook = excepthook

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from music_recommender.hooks import OutputLocationsHook
+from music_recommender.hooks import DataErrorMessageHook, OutputLocationsHook
 
-HOOKS = (OutputLocationsHook(),)
+HOOKS = (OutputLocationsHook(), DataErrorMessageHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -1,0 +1,67 @@
+"""Project hooks: raw-data errors reach the shell as one message; file locations for the report."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from kedro.io import DataCatalog, DatasetError, MemoryDataset
+from kedro_datasets.json import JSONDataset
+
+from music_recommender import hooks
+from music_recommender.hetrec import RawDataMissingError
+from music_recommender.pipelines.preprocessing.nodes import RawDataError
+
+
+def _chain() -> DatasetError:
+    try:
+        try:
+            try:
+                raise RawDataMissingError("Raw data missing: user_artists.dat")
+            except RawDataMissingError as exc:
+                raise DatasetError(str(exc)) from exc
+        except DatasetError as exc:
+            raise DatasetError(f"user_artists_raw: {exc}") from exc
+    except DatasetError as exc:
+        return exc
+
+
+def test_data_error_finds_the_outermost_message() -> None:
+    outer = _chain()
+    assert hooks.data_error(outer) is outer
+    bare = RawDataError("x.dat is not valid")
+    assert hooks.data_error(bare) is bare
+    assert hooks.data_error(ValueError("other")) is None
+
+
+def test_excepthook_prints_data_errors_alone_and_passes_others_on(monkeypatch, capsys) -> None:
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[1]))
+    hooks.install_data_error_excepthook()
+    hooks.install_data_error_excepthook()  # once only
+    error = _chain()
+    sys.excepthook(type(error), error, error.__traceback__)
+    assert (
+        capsys.readouterr().err.strip()
+        == "DatasetError: user_artists_raw: Raw data missing: user_artists.dat"
+    )
+    other = KeyError("boom")
+    sys.excepthook(KeyError, other, None)
+    assert seen == [other]
+
+
+def test_file_locations_lists_stored_datasets_relative_to_the_project(tmp_path) -> None:
+    catalog = DataCatalog(
+        {
+            "metrics": JSONDataset(filepath=str(tmp_path / "data" / "m.json")),
+            "memory": MemoryDataset(1),
+        }
+    )
+    out = hooks.file_locations(catalog, ["metrics", "memory", "params:x", "missing"], str(tmp_path))
+    assert out == {"metrics": "data/m.json"}
+
+
+@pytest.mark.parametrize("name", ["figure@png", "figure@figure"])
+def test_transcoded_names_are_listed_once(tmp_path, name) -> None:
+    catalog = DataCatalog({name: JSONDataset(filepath=str(tmp_path / "f.png"))})
+    assert hooks.file_locations(catalog, [name], str(tmp_path)) == {"figure": "f.png"}
