@@ -1,4 +1,4 @@
-"""Shared benchmark set-up: real data through the project's own preprocessing nodes."""
+"""Shared benchmark set-up: real data through the project's own preprocessing pipeline."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
 
 from music_recommender.hetrec import read_hetrec
-from music_recommender.pipelines.preprocessing.nodes import (
-    FilterParams,
-    SplitParams,
-    apply_scaler,
-    filter_sparse,
-    fit_scaler,
-    index_ids,
-    split_interactions,
-    validate_artists,
-    validate_user_artists,
-)
+from music_recommender.pipelines.preprocessing import create_pipeline
+from music_recommender.pipelines.preprocessing.nodes import FilterParams, SplitParams
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Kept(MemoryDataset):
+    """An in-memory output the runner must not release once its last consumer has run."""
+
+    def _release(self) -> None:
+        pass
 
 
 def base_parameters(name: str) -> dict:
@@ -32,20 +32,33 @@ def base_parameters(name: str) -> dict:
     raise KeyError(f"no '{name}' block in conf/base/parameters*.yml")
 
 
-def real_interactions(raw_dir: Path, min_listeners: int = 5) -> pd.DataFrame:
-    """Filtered, indexed interactions exactly as the preprocessing pipeline makes them."""
-    user_artists = validate_user_artists(read_hetrec(raw_dir / "user_artists.dat"))
-    artists = validate_artists(read_hetrec(raw_dir / "artists.dat"))
-    filtered = filter_sparse(user_artists, FilterParams(min_listeners_per_artist=min_listeners))
-    return index_ids(filtered, artists)[0]
+def preprocess(raw_dir: Path) -> dict[str, pd.DataFrame]:
+    """The `preprocessing` pipeline with conf/base parameters, in memory: its model-input frames."""
+    params = base_parameters("preprocessing")
+    wanted = ("interactions", "train_ratings", "validation_ratings", "test_ratings")
+    catalog = DataCatalog(
+        {
+            **{name: _Kept() for name in wanted},
+            "user_artists_raw": MemoryDataset(read_hetrec(raw_dir / "user_artists.dat")),
+            "artists_raw": MemoryDataset(read_hetrec(raw_dir / "artists.dat")),
+            "params:preprocessing.filter": MemoryDataset(FilterParams(**params["filter"])),
+            "params:preprocessing.split": MemoryDataset(SplitParams(**params["split"])),
+            "params:preprocessing.normalisation": MemoryDataset(params["normalisation"]),
+            "params:preprocessing.summary_sample_rows": MemoryDataset(
+                params["summary_sample_rows"]
+            ),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return {name: catalog.load(name) for name in wanted}
 
 
-def real_splits(
-    raw_dir: Path, normalisation: str = "log_zscore", min_listeners: int = 5, seed: int = 42
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(train, validation, test, interactions) exactly as the preprocessing pipeline makes them."""
-    interactions = real_interactions(raw_dir, min_listeners)
-    parts = split_interactions(interactions, SplitParams(seed=seed))
-    scaler = fit_scaler(parts[0], normalisation)
-    train, validation, test = (apply_scaler(p, scaler) for p in parts)
-    return train, validation, test, interactions
+def real_interactions(raw_dir: Path) -> pd.DataFrame:
+    """Filtered, indexed interactions as the preprocessing pipeline makes them."""
+    return preprocess(raw_dir)["interactions"]
+
+
+def real_splits(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train, validation, test, interactions) as the preprocessing pipeline makes them."""
+    out = preprocess(raw_dir)
+    return out["train_ratings"], out["validation_ratings"], out["test_ratings"], out["interactions"]
