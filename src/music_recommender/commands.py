@@ -31,7 +31,7 @@ from music_recommender.pmf.ranking import model_scores, nearest_items, top_n
 COMMANDS = ("recommend", "similar")
 
 
-class LookupError_(ValueError):
+class UnknownNameError(ValueError):
     """An unknown user or artist; the message lists the closest matches."""
 
 
@@ -94,7 +94,7 @@ def _artist_index(assets: Assets, name: str) -> int:
             names[names.str.casefold().str.contains(name.casefold(), regex=False)].head(5).tolist()
         )
     hint = f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
-    raise LookupError_(f"unknown artist {name!r}{hint}")
+    raise UnknownNameError(f"unknown artist {name!r}{hint}")
 
 
 def _table(
@@ -116,7 +116,7 @@ def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
     if match.empty:
         ids = assets.user_map["user_id"].to_numpy()
         closest = ids[np.argsort(np.abs(ids - user_id), kind="stable")[:5]]
-        raise LookupError_(
+        raise UnknownNameError(
             f"unknown user {user_id}; closest ids: {', '.join(map(str, sorted(closest)))}"
         )
     u = int(match["user_index"].iloc[0])
@@ -209,9 +209,9 @@ def run(argv: list[str]) -> int:
             table = recommend_user(assets, args.user, args.n)
         else:
             if args.objective != "implicit":
-                raise LookupError_("a new listener can be folded in with --objective implicit only")
+                raise UnknownNameError("a new listener can be folded in with --objective implicit only")
             table = recommend_new(assets, dict(args.listen), args.n)
-    except LookupError_ as exc:
+    except UnknownNameError as exc:
         print(f"music-recommender: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     print(table.to_string(index=False))  # noqa: T201
