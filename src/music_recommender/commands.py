@@ -209,7 +209,9 @@ def run(argv: list[str]) -> int:
             table = recommend_user(assets, args.user, args.n)
         else:
             if args.objective != "implicit":
-                raise UnknownNameError("a new listener can be folded in with --objective implicit only")
+                raise UnknownNameError(
+                    "a new listener can be folded in with --objective implicit only"
+                )
             table = recommend_new(assets, dict(args.listen), args.n)
     except UnknownNameError as exc:
         print(f"music-recommender: {exc}", file=sys.stderr)  # noqa: T201
