@@ -1,64 +1,85 @@
-"""Shared benchmark set-up: real data through the project's own preprocessing pipeline."""
+"""Shared benchmark set-up: the project's own data through a real KedroSession.
+
+The preprocessing pipeline runs as `kedro run --pipelines preprocessing [--env ENV] --params ...`
+would, so environments, conf/local and runtime parameters are honoured; the benchmark then reads
+the model input back through the same catalog.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
-import yaml
-from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
-
-from music_recommender.hetrec import read_hetrec
-from music_recommender.pipelines.preprocessing import create_pipeline
-from music_recommender.pipelines.preprocessing.nodes import FilterParams, SplitParams
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL_INPUT = (
+    "interactions",
+    "train_ratings",
+    "validation_ratings",
+    "test_ratings",
+    "id_index",
+    "rating_scaler",
+)
 
 
-class _Kept(MemoryDataset):
-    """An in-memory output the runner must not release once its last consumer has run."""
-
-    def _release(self) -> None:
-        pass
-
-
-def base_parameters(name: str) -> dict:
-    """A top-level block of conf/base/parameters_*.yml, as the pipelines see it."""
-    for path in sorted((ROOT / "conf" / "base").glob("parameters*.yml")):
-        params = yaml.safe_load(path.read_text()) or {}
-        if name in params:
-            return params[name]
-    raise KeyError(f"no '{name}' block in conf/base/parameters*.yml")
-
-
-def preprocess(raw_dir: Path) -> dict[str, pd.DataFrame]:
-    """The `preprocessing` pipeline with conf/base parameters, in memory: its model-input frames."""
-    params = base_parameters("preprocessing")
-    wanted = ("interactions", "train_ratings", "validation_ratings", "test_ratings")
-    catalog = DataCatalog(
-        {
-            **{name: _Kept() for name in wanted},
-            "user_artists_raw": MemoryDataset(read_hetrec(raw_dir / "user_artists.dat")),
-            "artists_raw": MemoryDataset(read_hetrec(raw_dir / "artists.dat")),
-            "params:preprocessing.filter": MemoryDataset(FilterParams(**params["filter"])),
-            "params:preprocessing.split": MemoryDataset(SplitParams(**params["split"])),
-            "params:preprocessing.normalisation": MemoryDataset(params["normalisation"]),
-            "params:preprocessing.summary_sample_rows": MemoryDataset(
-                params["summary_sample_rows"]
-            ),
-        }
+def add_project_arguments(parser: argparse.ArgumentParser) -> None:
+    """``raw_dir`` (optional), ``--env`` and ``--params``, as `kedro run` takes them."""
+    parser.add_argument(
+        "raw_dir",
+        type=Path,
+        nargs="?",
+        help="folder with user_artists.dat and artists.dat (default: the catalog's raw_data_dir)",
     )
-    SequentialRunner().run(create_pipeline(), catalog)
-    return {name: catalog.load(name) for name in wanted}
+    parser.add_argument("--env", default=None, help="Kedro environment (as `kedro run --env`)")
+    parser.add_argument(
+        "--params",
+        default="",
+        help='runtime parameters, as `kedro run --params "a.b=1,c=2"`',
+    )
 
 
-def real_interactions(raw_dir: Path) -> pd.DataFrame:
-    """Filtered, indexed interactions as the preprocessing pipeline makes them."""
-    return preprocess(raw_dir)["interactions"]
+def _runtime_params(raw_dir: Path | None, params: str) -> dict[str, Any]:
+    import yaml  # noqa: PLC0415
+
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in params.split(","))):
+        key, _, value = item.partition("=")
+        out[key.strip()] = yaml.safe_load(value)
+    if raw_dir is not None:
+        out["raw_data_dir"] = str(raw_dir.resolve())
+    return out
 
 
-def real_splits(raw_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(train, validation, test, interactions) as the preprocessing pipeline makes them."""
-    out = preprocess(raw_dir)
-    return out["train_ratings"], out["validation_ratings"], out["test_ratings"], out["interactions"]
+def plain(value: Any) -> Any:
+    """Parameters as plain dicts, whether Kedro handed them over typed (dataclasses) or not."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def model_input(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run `preprocessing` in a KedroSession; (its model-input datasets, every parameter)."""
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    bootstrap_project(ROOT)
+    runtime = _runtime_params(args.raw_dir, args.params)
+    with KedroSession.create(project_path=ROOT, env=args.env, runtime_params=runtime) as session:
+        session.run(pipeline_names=["preprocessing"])
+        context = session.load_context()
+        data = {name: context.catalog.load(name) for name in MODEL_INPUT}
+        return data, plain(context.params)
+
+
+def parameters(env: str | None = None, params: str = "") -> dict[str, Any]:
+    """Every parameter of the project in ``env`` (conf/base, the env, conf/local, ``params``)."""
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    bootstrap_project(ROOT)
+    runtime = _runtime_params(None, params)
+    with KedroSession.create(project_path=ROOT, env=env, runtime_params=runtime) as session:
+        return plain(session.load_context().params)

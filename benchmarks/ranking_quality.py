@@ -1,6 +1,9 @@
 """Top-10 ranking: this project's implicit PMF, its explicit PMF, popularity and implicit's ALS.
 
-    python benchmarks/ranking_quality.py ../shared/data/hetrec2011-lastfm-2k
+    python benchmarks/ranking_quality.py [RAW_DIR] [--env ENV] [--params "k=v,..."]
+
+The data comes through the project's preprocessing pipeline in a KedroSession (RAW_DIR defaults
+to the catalog's raw_data_dir); the rating model's recipe is the `model` parameters.
 
 Protocol: artists with >= 5 listeners; per seed, a random 20 % of each user's artists is the test
 holdout; every artist the user did not play in training is ranked; top 10. Both implicit-feedback
@@ -31,11 +34,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parameters, real_interactions
+from _common import add_project_arguments, model_input
 
 from music_recommender.pmf import PMF, Ratings, fit
 from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
-from music_recommender.pmf.ranking import HoldoutTask, model_scores, popularity_scores
+from music_recommender.pmf.ranking import HoldoutTask, factor_scorer, popularity_scorer
 from music_recommender.pmf.recipe import Recipe
 from music_recommender.scaling import RatingScaler
 
@@ -47,13 +50,14 @@ FACTORS = 64
 OUR_FACTORS = 128
 SWEEPS = 15
 OUR_SWEEPS = 10
+BUDGET_MB = 256.0
 
 
 def fit_ours(u, i, w, n_users, n_items, alpha, reg, seed) -> tuple[PMF, float]:
     """This project's PMF with the implicit objective."""
-    model = PMF(n_users, n_items, OUR_FACTORS)
     start = time.perf_counter()
     config = ImplicitConfig(
+        n_factors=OUR_FACTORS,
         alpha=alpha,
         reg=reg,
         bias_reg=10.0,
@@ -61,6 +65,7 @@ def fit_ours(u, i, w, n_users, n_items, alpha, reg, seed) -> tuple[PMF, float]:
         seed=seed,
         plays_scale="user_median",
     )
+    model = config.build(n_users, n_items)
     fit_implicit(model, u, i, w, config)
     return model, time.perf_counter() - start
 
@@ -81,13 +86,14 @@ def fit_als(u, i, w, n_users, n_items, alpha, reg, seed):
     start = time.perf_counter()
     model.fit(matrix, show_progress=False)
     seconds = time.perf_counter() - start
-    return torch.as_tensor(model.user_factors @ model.item_factors.T), seconds
+    users, items = torch.as_tensor(model.user_factors), torch.as_tensor(model.item_factors)
+    return (lambda batch: users[torch.as_tensor(batch)] @ items.T), seconds
 
 
-def fit_explicit(u, i, w, vu, vi, vw, n_users, n_items, seed) -> tuple[PMF, float]:
-    """The rating model (conf/base recipe, log_zscore of plays), trained on observed pairs only."""
-    scaler = RatingScaler.fit(w, "log_zscore")
-    recipe = Recipe.from_dict(base_parameters("model")).replace(seed=seed, device="cpu")
+def fit_explicit(u, i, w, vu, vi, vw, n_users, n_items, seed, params) -> tuple[PMF, float]:
+    """The rating model (the `model` recipe, the run's normalisation), trained on played pairs only."""
+    scaler = RatingScaler.fit(w, params["preprocessing"]["normalisation"])
+    recipe = Recipe.from_dict(params["model"]).replace(seed=seed, device="cpu")
     start = time.perf_counter()
     model = recipe.build(n_users, n_items)
     fit(
@@ -99,13 +105,18 @@ def fit_explicit(u, i, w, vu, vi, vw, n_users, n_items, seed) -> tuple[PMF, floa
     return model, time.perf_counter() - start
 
 
-def one_seed(interactions, seed: int) -> dict[str, dict]:
+def _scorer(fitted):
+    return factor_scorer(fitted) if isinstance(fitted, PMF) else fitted
+
+
+def one_seed(data: dict, params: dict, seed: int) -> dict[str, dict]:
     """All models on one holdout."""
+    interactions = data["interactions"]
     users = interactions["user_index"].to_numpy()
     items = interactions["artist_index"].to_numpy()
     plays = interactions["weight"].to_numpy()
-    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
-    test = HoldoutTask.split(users, items, plays, 0.2, seed)
+    n_users, n_items = data["id_index"]["n_users"], data["id_index"]["n_items"]
+    test = HoldoutTask.split(users, items, plays, 0.2, seed, n_users, n_items)
     tu, ti, tw = test.users, test.items, test.plays
     # Validation: the same cut inside the training part; the test holdout is never looked at.
     val = HoldoutTask.split(tu, ti, tw, 0.2, seed + 1000, n_users, n_items)
@@ -116,31 +127,28 @@ def one_seed(interactions, seed: int) -> dict[str, dict]:
         tried = []
         for alpha, reg in grid:
             fitted, _ = fitter(fu, fi, fw, n_users, n_items, alpha, reg, seed)
-            scores = model_scores(fitted) if isinstance(fitted, PMF) else fitted
-            m = val.evaluate(scores, K)
+            m = val.evaluate(_scorer(fitted), K, BUDGET_MB)
             tried.append((m["coverage"] >= MIN_COVERAGE, m[f"ndcg@{K}"], alpha, reg))
         best = max(tried)
         best = (best[1], best[2], best[3])
         fitted, seconds = fitter(tu, ti, tw, n_users, n_items, best[1], best[2], seed)
-        scores = model_scores(fitted) if isinstance(fitted, PMF) else fitted
         out[name] = {
-            **test.evaluate(scores, K),
+            **test.evaluate(_scorer(fitted), K, BUDGET_MB),
             "fit_s": seconds,
             "alpha": best[1],
             "reg": best[2],
         }
-    explicit, seconds = fit_explicit(fu, fi, fw, *val.held_out, n_users, n_items, seed)
-    out["explicit"] = {
-        **test.evaluate(model_scores(explicit), K),
-        "fit_s": seconds,
-    }
+    explicit, seconds = fit_explicit(fu, fi, fw, *val.held_out, n_users, n_items, seed, params)
+    out["explicit"] = {**test.evaluate(factor_scorer(explicit), K, BUDGET_MB), "fit_s": seconds}
     out["popularity"] = {
-        **test.evaluate(popularity_scores(ti, n_users, n_items), K),
+        **test.evaluate(popularity_scorer(ti, n_items), K, BUDGET_MB),
         "fit_s": 0.0,
     }
-    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
     out["random"] = {
-        **test.evaluate(torch.as_tensor(rng.random((n_users, n_items))), K),
+        **test.evaluate(
+            lambda batch: torch.rand(len(batch), n_items, generator=generator), K, BUDGET_MB
+        ),
         "fit_s": 0.0,
     }
     return out
@@ -149,17 +157,17 @@ def one_seed(interactions, seed: int) -> dict[str, dict]:
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("raw_dir", type=Path, help="folder with user_artists.dat and artists.dat")
+    add_project_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     torch.set_num_threads(2)
-    interactions = real_interactions(args.raw_dir)
-    runs = [one_seed(interactions, seed) for seed in args.seeds]
+    data, params = model_input(args)
+    runs = [one_seed(data, params, seed) for seed in args.seeds]
     names = ["random", "popularity", "explicit", "als", "ours"]
     labels = {
         "random": "random",
         "popularity": "most popular",
-        "explicit": "PMF, rating objective (conf/base)",
+        "explicit": "PMF, rating objective (the model recipe)",
         "als": "implicit ALS (tuned on validation)",
         "ours": "PMF, implicit objective (tuned on validation)",
     }

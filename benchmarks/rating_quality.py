@@ -1,10 +1,11 @@
 """Rating prediction: this project's PMF (conf/base recipe) against Surprise's SVD, or cost at scale.
 
-    python benchmarks/rating_quality.py ../shared/data/hetrec2011-lastfm-2k
+    python benchmarks/rating_quality.py [RAW_DIR] [--env ENV] [--params "k=v,..."]
     python benchmarks/rating_quality.py --scale 100000 1000000 10000000
 
-Quality: log_zscore ratings, artists with >= 5 listeners, the preprocessing pipeline's seeded
-70/10/20 split, model seeds 0, 1, 2. PMF trains on train with early stopping on validation; SVD
+Quality: the preprocessing pipeline run in a KedroSession (RAW_DIR defaults to the catalog's
+raw_data_dir; conf/base: log_zscore ratings, artists with >= 5 listeners, the seeded 70/10/20
+split), the `model` recipe, model seeds 0, 1, 2. PMF trains on train with early stopping on validation; SVD
 (n_factors=40, lr_all=0.005, reg_all=0.05, n_epochs=40) trains on train. Both are timed from
 frames to fitted model. The last line is one JSON object of medians over seeds.
 
@@ -28,9 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parameters, real_splits
+from _common import add_project_arguments, model_input, parameters
 
-from music_recommender.pipelines.model_input import table_sizes, to_ratings
+from music_recommender.pipelines.model_input import to_ratings
 from music_recommender.pmf import Ratings, evaluate, fit
 from music_recommender.pmf.baselines import mse
 from music_recommender.pmf.recipe import Recipe
@@ -38,12 +39,13 @@ from music_recommender.pmf.recipe import Recipe
 SEEDS = (0, 1, 2)
 
 
-def fit_pmf(train, validation, test, seed: int) -> tuple[float, float]:
-    """(test MSE, seconds) for the conf/base recipe."""
-    recipe = Recipe.from_dict(base_parameters("model")).replace(seed=seed, device="cpu")
+def fit_pmf(data: dict, model_params: dict, seed: int) -> tuple[float, float]:
+    """(test MSE, seconds) for the `model` recipe."""
+    train, validation, test = (data[f"{p}_ratings"] for p in ("train", "validation", "test"))
+    recipe = Recipe.from_dict(model_params).replace(seed=seed, device="cpu")
     start = time.perf_counter()
-    n_users, n_items = table_sizes(train, validation, test)
-    model = recipe.build(n_users, n_items, float(train["rating"].mean()))
+    shape = data["id_index"]
+    model = recipe.build(shape["n_users"], shape["n_items"], float(train["rating"].mean()))
     fit(model, to_ratings(train), to_ratings(validation), recipe.train)
     seconds = time.perf_counter() - start
     return evaluate(model, to_ratings(test)), seconds
@@ -68,17 +70,19 @@ def fit_svd(train, test, seed: int) -> tuple[float, float]:
     return mse(np.array(pred), test["rating"].to_numpy()), seconds
 
 
-def quality(raw_dir: Path) -> dict[str, float]:
+def quality(args: argparse.Namespace) -> dict[str, float]:
     """Print the side-by-side table; return the medians."""
     torch.set_num_threads(2)
-    train, validation, test, _ = real_splits(raw_dir)
+    data, params = model_input(args)
+    train, validation, test = (data[f"{p}_ratings"] for p in ("train", "validation", "test"))
     print(
-        f"data: {len(train):,} train / {len(validation):,} validation / {len(test):,} test ratings (log_zscore)"
+        f"data: {len(train):,} train / {len(validation):,} validation / {len(test):,} test "
+        f"ratings ({data['rating_scaler']['method']})"
     )
     print(f"{'seed':>4} {'pmf mse':>9} {'svd mse':>9} {'pmf s':>7} {'svd s':>7}")
     rows = []
     for seed in SEEDS:
-        pmf_mse, pmf_s = fit_pmf(train, validation, test, seed)
+        pmf_mse, pmf_s = fit_pmf(data, params["model"], seed)
         svd_mse, svd_s = fit_svd(train, test, seed)
         rows.append((pmf_mse, svd_mse, pmf_s, svd_s))
         print(f"{seed:>4} {pmf_mse:9.4f} {svd_mse:9.4f} {pmf_s:7.2f} {svd_s:7.2f}")
@@ -93,7 +97,7 @@ def quality(raw_dir: Path) -> dict[str, float]:
     }
 
 
-def one_scale(n: int) -> dict[str, float]:
+def one_scale(n: int, model_params: dict) -> dict[str, float]:
     """One epoch on ``n`` synthetic ratings (run in its own process for a clean memory peak)."""
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -104,7 +108,7 @@ def one_scale(n: int) -> dict[str, float]:
     items = rng.choice(n_items, n, p=popularity / popularity.sum())
     targets = rng.normal(0, 1, n).astype(np.float32)
     data = Ratings.from_arrays(users, items, targets)
-    recipe = Recipe.from_dict(base_parameters("model")).replace(
+    recipe = Recipe.from_dict(model_params).replace(
         schedule=[[0.01, 1]], patience=None, device="cpu"
     )
     model = recipe.build(n_users, n_items)
@@ -125,7 +129,7 @@ def one_scale(n: int) -> dict[str, float]:
     }
 
 
-def scale(sizes: list[int]) -> list[dict[str, float]]:
+def scale(sizes: list[int], args: argparse.Namespace) -> list[dict[str, float]]:
     """Each size in a fresh interpreter; prints a table."""
     print(
         f"{'ratings':>11} {'users':>8} {'artists':>8} {'epoch s':>8} {'peak MB':>8} {'us/rating':>9}"
@@ -133,7 +137,7 @@ def scale(sizes: list[int]) -> list[dict[str, float]]:
     results = []
     for n in sizes:
         out = subprocess.run(
-            [sys.executable, __file__, "--scale-one", str(n)],
+            [sys.executable, __file__, "--scale-one", str(n), *_env_args(args)],
             check=True,
             capture_output=True,
             text=True,
@@ -147,25 +151,26 @@ def scale(sizes: list[int]) -> list[dict[str, float]]:
     return results
 
 
+def _env_args(args: argparse.Namespace) -> list[str]:
+    return [*(["--env", args.env] if args.env else []), "--params", args.params]
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "raw_dir", nargs="?", type=Path, help="folder with user_artists.dat and artists.dat"
-    )
+    add_project_arguments(parser)
     parser.add_argument(
         "--scale", nargs="+", type=float, metavar="N", help="synthetic sizes, e.g. 1e5 1e6 1e7"
     )
     parser.add_argument("--scale-one", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale_one:
-        print(json.dumps(one_scale(int(args.scale_one))))
+        model_params = parameters(args.env, args.params)["model"]
+        print(json.dumps(one_scale(int(args.scale_one), model_params)))
     elif args.scale:
-        print(json.dumps({"scale": scale([int(n) for n in args.scale])}))
-    elif args.raw_dir:
-        print(json.dumps(quality(args.raw_dir)))
+        print(json.dumps({"scale": scale([int(n) for n in args.scale], args)}))
     else:
-        parser.error("give the raw data folder, or --scale N [N ...]")
+        print(json.dumps(quality(args)))
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ def trained_project(tmp_path_factory, small_data) -> tuple[Path, pd.DataFrame]:
         raw,
         ["preprocessing", "training"],
         **{
-            "training.options.hyperparameters": "fixed",
+            "training.rating.options.hyperparameters": "fixed",
             "preprocessing.filter.min_listeners_per_artist": 2,
-            "training.recommend.implicit.n_factors": 8,
+            "training.recommending.implicit.n_factors": 8,
         },
     )
     return project, pd.read_csv(project / "data/03_primary/artist_map.csv", keep_default_na=False)
@@ -79,3 +79,24 @@ def test_bad_listen_argument_is_a_usage_error(trained_project) -> None:
     with pytest.raises(SystemExit) as info:
         cli.run(["--project", str(project), "recommend", "--listen", "no plays given"])
     assert info.value.code == 2
+
+
+def test_fold_in_uses_the_settings_saved_in_the_model(trained_project, capsys) -> None:
+    # Today's conf asks for other implicit settings than the model was trained with: the answer
+    # must not change, because fold-in reads alpha, reg and plays_scale from the model file.
+    project, artist_map = trained_project
+    args = ["--project", str(project), "recommend", "-n", "5"]
+    for i, name in enumerate(artist_map["artist_name"].head(3)):
+        args += ["--listen", f"{name}={100 * (i + 1)}"]
+    assert cli.run(args) == 0
+    before = capsys.readouterr().out
+    conf = project / "conf" / "local" / "parameters.yml"
+    conf.write_text(
+        "training:\n  recommending:\n    implicit:\n      alpha: 1.0\n      reg: 900.0\n"
+        "      plays_scale: raw\n"
+    )
+    try:
+        assert cli.run(args) == 0
+        assert capsys.readouterr().out == before
+    finally:
+        conf.unlink()

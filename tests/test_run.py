@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -91,9 +92,12 @@ def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -
 
 def test_training_alone_with_fixed_hyperparameters(kedro_project: Path, raw_folder: Path) -> None:
     run(kedro_project, raw_folder, ["preprocessing"])
-    with pytest.raises(ValueError, match="run the tuning pipeline first"):
+    with pytest.raises(ValueError, match="run the tuning pipeline first") as error:
         run(kedro_project, raw_folder, ["training"])
-    run(kedro_project, raw_folder, ["training"], **{"training.options.hyperparameters": "fixed"})
+    # Follow the hint exactly as printed: its `--params key=value` must be a real key.
+    hint = re.search(r"kedro run --pipelines training --params (\S+)=(\S+?)\)", str(error.value))
+    assert hint, str(error.value)
+    run(kedro_project, raw_folder, ["training"], **{hint[1]: hint[2]})
     metrics = json.loads(latest(kedro_project / "data/08_reporting/metrics.json").read_text())
     assert metrics["best_params"]["n_factors"] == 40
     assert not (kedro_project / "data/06_models/best_params.json").exists()
@@ -139,7 +143,7 @@ def test_demo_environment_generates_its_data_and_runs_everything(
 
 def test_second_run_keeps_the_first_runs_outputs(kedro_project: Path, raw_folder: Path) -> None:
     params = {
-        "training.options.hyperparameters": "fixed",
+        "training.rating.options.hyperparameters": "fixed",
         "preprocessing.filter.min_listeners_per_artist": 2,
     }
     run(kedro_project, raw_folder, ["preprocessing", "training"], **params)

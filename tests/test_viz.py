@@ -21,10 +21,15 @@ def graph() -> dict:
     return json.loads(get_pipeline_response().model_dump_json(by_alias=True))
 
 
-def test_four_collapsible_modular_pipelines(graph: dict) -> None:
-    assert set(graph["modular_pipelines"]) == {"__root__", *PIPELINES}
+NESTED = ["training.rating", "training.recommending", "training.recommending.holdout"]
+
+
+def test_four_collapsible_modular_pipelines_training_nested_in_two(graph: dict) -> None:
+    assert set(graph["modular_pipelines"]) == {"__root__", *PIPELINES, *NESTED}
     expanded = {n["id"] for n in graph["nodes"] if n["type"] == "modularPipeline"}
-    assert expanded == set(PIPELINES)
+    assert expanded == {*PIPELINES, *NESTED}
+    training = graph["modular_pipelines"]["training"]["children"]
+    assert {c["id"] for c in training if c["type"] == "modularPipeline"} == set(NESTED[:2])
 
 
 def test_every_stored_dataset_has_a_layer_in_order(graph: dict) -> None:
@@ -51,7 +56,7 @@ def test_every_stored_dataset_has_a_layer_in_order(graph: dict) -> None:
 def test_data_flows_preprocessing_tuning_training_reporting(graph: dict) -> None:
     nodes = {n["id"]: n for n in graph["nodes"]}
     home = {
-        i: n["modular_pipelines"][0]
+        i: n["modular_pipelines"][0].split(".")[0]
         for i, n in nodes.items()
         if n["type"] == "task" and n.get("modular_pipelines")
     }

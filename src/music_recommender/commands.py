@@ -22,11 +22,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from music_recommender.pmf import PMF
-from music_recommender.pmf.implicit import ImplicitConfig, fold_in
-from music_recommender.pmf.ranking import model_scores, nearest_items, top_n
+from music_recommender.pmf.implicit import fold_in
+from music_recommender.pmf.ranking import (
+    factor_scorer,
+    pairs_matrix,
+    recommend,
+    similar_items,
+    vector_scores,
+)
+from music_recommender.top_n import top_n_table
 
 COMMANDS = ("recommend", "similar")
 
@@ -43,7 +49,7 @@ class Assets:
     interactions: pd.DataFrame
     user_map: pd.DataFrame
     artist_map: pd.DataFrame
-    implicit: dict[str, Any]
+    memory_budget_mb: float
 
 
 def load_assets(project_path: Path, env: str | None = None, objective: str = "implicit") -> Assets:
@@ -73,13 +79,33 @@ def _load(project_path: Path, env: str | None, objective: str) -> Assets:
             raise SystemExit(
                 f"No trained model '{name}' yet ({exc.__class__.__name__}). Run `kedro run` first."
             ) from exc
-        implicit = dict(context.params.get("training", {}).get("recommend", {}).get("implicit", {}))
+        user_map, artist_map = catalog.load("user_map"), catalog.load("artist_map")
+        _check_maps(model, user_map, artist_map)
         return Assets(
             model,
             catalog.load("interactions"),
-            catalog.load("user_map"),
-            catalog.load("artist_map"),
-            implicit,
+            user_map,
+            artist_map,
+            _budget(context.params["training"]["recommending"]["recommend"]),
+        )
+
+
+def _budget(recommend: Any) -> float:
+    """``memory_budget_mb`` of the recommend parameters (Kedro may hand them over typed)."""
+    if isinstance(recommend, dict):
+        return float(recommend["memory_budget_mb"])
+    return float(recommend.memory_budget_mb)
+
+
+def _check_maps(model: PMF, user_map: pd.DataFrame, artist_map: pd.DataFrame) -> None:
+    """Stop when the model's rows are not today's listeners and artists (data changed since)."""
+    from music_recommender.pipelines.preprocessing.nodes import describe_ids  # noqa: PLC0415
+
+    saved = model.trained_with.get("id_maps")
+    if saved is not None and saved != describe_ids(user_map, artist_map)["fingerprint"]:
+        raise SystemExit(
+            "The trained model does not match data/03_primary's id maps (the data was "
+            "preprocessed again since it was trained). Run `kedro run` to retrain it."
         )
 
 
@@ -100,14 +126,9 @@ def _artist_index(assets: Assets, name: str) -> int:
 def _table(
     index: np.ndarray, scores: np.ndarray, assets: Assets, score_name: str = "score"
 ) -> pd.DataFrame:
-    names = assets.artist_map.set_index("artist_index")
-    return pd.DataFrame(
-        {
-            "rank": np.arange(1, len(index) + 1),
-            "artist": names.loc[index, "artist_name"].to_numpy(),
-            score_name: np.round(scores, 4),
-        }
-    )
+    table = top_n_table(index[None], scores[None], assets.artist_map, score_name=score_name)
+    table[score_name] = table[score_name].round(4)
+    return table[["rank", "artist_name", score_name]].rename(columns={"artist_name": "artist"})
 
 
 def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
@@ -120,36 +141,40 @@ def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
             f"unknown user {user_id}; closest ids: {', '.join(map(str, sorted(closest)))}"
         )
     u = int(match["user_index"].iloc[0])
-    played = np.array(
-        assets.interactions.loc[assets.interactions["user_index"] == u, "artist_index"]
+    mine = assets.interactions[assets.interactions["user_index"] == u]
+    played = pairs_matrix(np.zeros(len(mine), int), mine["artist_index"], 1, assets.model.n_items)
+    index, values = recommend(
+        lambda _: factor_scorer(assets.model)(np.array([u])),
+        np.array([0]),
+        n,
+        played,
+        assets.memory_budget_mb,
+        assets.model.n_items,
     )
-    scores = model_scores(assets.model, np.array([u]))
-    exclude = torch.zeros_like(scores, dtype=torch.bool)
-    exclude[0, played] = True
-    index, values = top_n(scores, exclude, n)
     return _table(index[0], values[0], assets)
 
 
 def recommend_new(assets: Assets, listens: dict[str, float], n: int = 10) -> pd.DataFrame:
-    """Fold a new listener in from ``{artist name: plays}`` and recommend, without retraining."""
+    """Fold a new listener in from ``{artist name: plays}`` with the model's own settings."""
     items = [_artist_index(assets, name) for name in listens]
-    config = ImplicitConfig(**{k: v for k, v in assets.implicit.items() if k != "n_factors"})
-    vector, _ = fold_in(assets.model, items, list(listens.values()), config)
-    scores = (
-        assets.model.item_factors.weight.detach() @ vector
-        + assets.model.item_bias.weight.detach()[:, 0]
-    )[None]
-    exclude = torch.zeros_like(scores, dtype=torch.bool)
-    exclude[0, items] = True
-    index, values = top_n(scores, exclude, n)
+    vector, _ = fold_in(assets.model, items, list(listens.values()))
+    played = pairs_matrix(np.zeros(len(items), int), items, 1, assets.model.n_items)
+    index, values = recommend(
+        lambda _: vector_scores(assets.model, vector[None]),
+        np.array([0]),
+        n,
+        played,
+        assets.memory_budget_mb,
+        assets.model.n_items,
+    )
     return _table(index[0], values[0], assets)
 
 
 def similar(assets: Assets, name: str, n: int = 10) -> pd.DataFrame:
     """Artists nearest to ``name`` by cosine similarity of their vectors."""
     i = _artist_index(assets, name)
-    index, sims = nearest_items(assets.model, n)
-    return _table(index[i], sims[i], assets, "similarity")
+    index, sims = similar_items(assets.model, np.array([i]), n, assets.memory_budget_mb)
+    return _table(index[0], sims[0], assets, "similarity")
 
 
 def _listen(text: str) -> tuple[str, float]:

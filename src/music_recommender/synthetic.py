@@ -42,6 +42,58 @@ class SyntheticLastfm:
     log_mean: float
 
 
+def _check_sizes(n_users: int, n_artists: int, artists_per_user: int, n_factors: int) -> None:
+    if n_users < 1 or n_artists < 1 or artists_per_user < 1 or n_factors < 1:
+        raise ValueError(
+            "n_users, n_artists, artists_per_user and n_factors must be >= 1, got "
+            f"{n_users}, {n_artists}, {artists_per_user}, {n_factors}"
+        )
+    if artists_per_user > n_artists:
+        raise ValueError(f"artists_per_user ({artists_per_user}) exceeds n_artists ({n_artists})")
+
+
+def _choose_artists(
+    rng: np.random.Generator,
+    log_pop: np.ndarray,
+    users: np.ndarray,
+    items: np.ndarray,
+    counts: np.ndarray,
+    artists_per_user: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(user, artist) rows: each user's ``counts`` artists by popularity and taste, best first."""
+    rows_u, rows_i = [], []
+    n_users, n_artists = len(users), len(items)
+    chunk = max(1, 20_000_000 // n_artists)  # bounds the score matrix to ~80 MB
+    for start in range(0, n_users, chunk):
+        stop = min(start + chunk, n_users)
+        scores = log_pop + users[start:stop] @ items.T
+        # Gumbel top-k: sampling without replacement
+        scores += rng.gumbel(size=scores.shape).astype(np.float32)
+        top = np.argpartition(-scores, artists_per_user - 1, axis=1)[:, :artists_per_user]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        for offset, row in enumerate(top):
+            n = counts[start + offset]
+            rows_u.append(np.full(n, start + offset))
+            rows_i.append(row[:n])
+    return np.concatenate(rows_u), np.concatenate(rows_i)
+
+
+def _artists_frame(artist_ids: np.ndarray) -> pd.DataFrame:
+    """artists.dat's columns, with names that exercise the loader."""
+    names = [_NAME_STYLES[k % len(_NAME_STYLES)].format(i=aid) for k, aid in enumerate(artist_ids)]
+    return pd.DataFrame(
+        {
+            "id": artist_ids,
+            "name": names,
+            "url": [f"http://www.last.fm/music/artist{aid}" for aid in artist_ids],
+            "pictureURL": [
+                f"http://userserve-ak.last.fm/serve/252/{aid}.jpg" for aid in artist_ids
+            ],
+        }
+    )
+
+
 def generate(
     n_users: int = 200,
     n_artists: int = 500,
@@ -57,13 +109,7 @@ def generate(
     factor_std: float = 0.8,
 ) -> SyntheticLastfm:
     """Draw a seeded data set; rows are about ``n_users * artists_per_user * 0.95``."""
-    if n_users < 1 or n_artists < 1 or artists_per_user < 1 or n_factors < 1:
-        raise ValueError(
-            "n_users, n_artists, artists_per_user and n_factors must be >= 1, got "
-            f"{n_users}, {n_artists}, {artists_per_user}, {n_factors}"
-        )
-    if artists_per_user > n_artists:
-        raise ValueError(f"artists_per_user ({artists_per_user}) exceeds n_artists ({n_artists})")
+    _check_sizes(n_users, n_artists, artists_per_user, n_factors)
     rng = np.random.default_rng(seed)
     # Ids with gaps, as in the real files (user ids start at 2, artist ids skip numbers).
     user_ids = np.sort(rng.choice(np.arange(2, 2 * n_users + 2), n_users, replace=False))
@@ -82,23 +128,7 @@ def generate(
     short = rng.random(n_users) < 0.1
     counts[short] = rng.integers(1, artists_per_user + 1, short.sum())
 
-    rows_u, rows_i = [], []
-    chunk = max(1, 20_000_000 // n_artists)  # bounds the score matrix to ~80 MB
-    for start in range(0, n_users, chunk):
-        stop = min(start + chunk, n_users)
-        scores = log_pop + taste * (users[start:stop] @ items.T)
-        scores += rng.gumbel(size=scores.shape).astype(
-            np.float32
-        )  # Gumbel top-k: sampling w/o replacement
-        top = np.argpartition(-scores, artists_per_user - 1, axis=1)[:, :artists_per_user]
-        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        for offset, row in enumerate(top):
-            n = counts[start + offset]
-            rows_u.append(np.full(n, start + offset))
-            rows_i.append(row[:n])
-    u = np.concatenate(rows_u)
-    i = np.concatenate(rows_i)
+    u, i = _choose_artists(rng, log_pop, taste * users, items, counts, artists_per_user)
     log_weight = (
         log_mean
         + user_bias[u]
@@ -111,17 +141,7 @@ def generate(
         {"userID": user_ids[u], "artistID": artist_ids[i], "weight": weight}
     )
 
-    names = [_NAME_STYLES[k % len(_NAME_STYLES)].format(i=aid) for k, aid in enumerate(artist_ids)]
-    artists = pd.DataFrame(
-        {
-            "id": artist_ids,
-            "name": names,
-            "url": [f"http://www.last.fm/music/artist{aid}" for aid in artist_ids],
-            "pictureURL": [
-                f"http://userserve-ak.last.fm/serve/252/{aid}.jpg" for aid in artist_ids
-            ],
-        }
-    )
+    artists = _artists_frame(artist_ids)
     return SyntheticLastfm(
         user_artists=user_artists,
         artists=artists,

@@ -9,6 +9,7 @@ from music_recommender.pipelines.preprocessing.nodes import (
     FilterParams,
     SplitParams,
     apply_scaler,
+    describe_ids,
     filter_sparse,
     fit_scaler,
     index_ids,
@@ -35,6 +36,8 @@ def model_input(small_data) -> dict[str, pd.DataFrame]:
         "interactions": interactions,
         "artist_map": artist_map,
         "user_map": user_map,
+        "id_index": describe_ids(user_map, artist_map),
+        "rating_scaler": scaler,
     }
 
 

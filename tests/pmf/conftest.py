@@ -5,7 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from music_recommender.pmf import Ratings
+from music_recommender.pmf import Ratings, TrainConfig
+
+# Plain minibatch SGD with no penalty and no early stopping: the library's defaults are the
+# project's tuned recipe (conf/base), so tests that study one knob start from this instead.
+PLAIN = {
+    "optimizer": "sgd",
+    "batch_size": 32,
+    "l2": 0.0,
+    "user_bias_ridge": 0.0,
+    "item_bias_ridge": 0.0,
+    "patience": None,
+    "seed": 0,
+}
+
+
+def plain(**changes: object) -> TrainConfig:
+    """A ``TrainConfig`` of ``PLAIN`` with some fields changed."""
+    return TrainConfig(**{**PLAIN, **changes})
 
 
 def planted(

@@ -16,13 +16,12 @@ from music_recommender.pmf.implicit import (
     fold_in,
 )
 from music_recommender.pmf.ranking import (
-    model_scores,
-    per_user_holdout,
-    popularity_scores,
-    ranking_metrics,
-    relevant_sets,
-    seen_matrix,
-    top_n,
+    HoldoutTask,
+    factor_scorer,
+    pairs_matrix,
+    popularity_scorer,
+    recommend,
+    vector_scores,
 )
 
 
@@ -83,28 +82,28 @@ def planted():
 
 def test_ranks_held_out_artists_above_random_and_popularity(planted) -> None:
     users, items, plays, n_users, n_items = planted
-    split = per_user_holdout(users, 0.2, seed=0)
-    tu, ti, tw = users[split.train], items[split.train], plays[split.train]
-    relevant = relevant_sets(users[split.test], items[split.test], n_users)
-    seen = seen_matrix(tu, ti, n_users, n_items)
+    task = HoldoutTask.split(users, items, plays, 0.2, 0, n_users, n_items)
 
-    def ndcg(scores: torch.Tensor) -> float:
-        return ranking_metrics(top_n(scores, seen, 10)[0], relevant, n_items, 10)["ndcg@10"]
+    def ndcg(scorer) -> float:
+        return task.evaluate(scorer, 10, budget_mb=1.0)["ndcg@10"]
 
-    model = PMF(n_users, n_items, n_factors=8)
-    fit_implicit(model, tu, ti, tw, ImplicitConfig(alpha=10, reg=5, bias_reg=5, iterations=10))
-    ours = ndcg(model_scores(model))
-    popular = ndcg(popularity_scores(ti, n_users, n_items))
-    rand = ndcg(torch.rand(n_users, n_items, generator=torch.Generator().manual_seed(0)))
+    config = ImplicitConfig(n_factors=8, alpha=10, reg=5, bias_reg=5, iterations=10)
+    model = config.build(n_users, n_items)
+    fit_implicit(model, task.users, task.items, task.plays, config)
+    ours = ndcg(factor_scorer(model))
+    popular = ndcg(popularity_scorer(task.items, n_items))
+    generator = torch.Generator().manual_seed(0)
+    rand = ndcg(lambda batch: torch.rand(len(batch), n_items, generator=generator))
     assert ours > popular > rand
     assert ours > 1.2 * popular
 
 
 def test_fit_is_seeded_and_writes_the_pmf(planted) -> None:
     users, items, plays, n_users, n_items = planted
-    a, b = PMF(n_users, n_items, 4), PMF(n_users, n_items, 4)
-    fit_implicit(a, users, items, plays, ImplicitConfig(iterations=2, seed=3))
-    history = fit_implicit(b, users, items, plays, ImplicitConfig(iterations=2, seed=3))
+    config = ImplicitConfig(n_factors=4, iterations=2, seed=3)
+    a, b = config.build(n_users, n_items), config.build(n_users, n_items)
+    fit_implicit(a, users, items, plays, config)
+    history = fit_implicit(b, users, items, plays, config)
     assert len(history) == 2
     assert torch.equal(a.item_factors.weight, b.item_factors.weight)
     assert a.item_bias.weight.abs().sum() > 0 and a.global_bias.item() == 0.0
@@ -113,9 +112,11 @@ def test_fit_is_seeded_and_writes_the_pmf(planted) -> None:
 def test_needs_biases_and_valid_config() -> None:
     with pytest.raises(ValueError, match="keeps the biases"):
         fit_implicit(PMF(2, 2, 1, biases=False), [0], [0], [1])
+    with pytest.raises(ValueError, match="the model has 1 factors but the config asks for 128"):
+        fit_implicit(PMF(2, 2, 1), [0], [0], [1])
     with pytest.raises(ValueError, match="plays_scale must be one of raw, user_median"):
         ImplicitConfig(plays_scale="log")
-    with pytest.raises(ValueError, match="iterations must be >= 1"):
+    with pytest.raises(ValueError, match="iterations must be an integer >= 1"):
         ImplicitConfig(iterations=0)
 
 
@@ -127,25 +128,51 @@ def test_confidence_per_user_median() -> None:
         plays_scale="user_median",
     )
     np.testing.assert_allclose(c.numpy(), 1 + np.log1p([0.5, 1.0, 2.0, 1.0]), rtol=1e-6)
-    raw = confidence(np.array([0]), np.array([np.e - 1]), alpha=2.0)
+    raw = confidence(np.array([0]), np.array([np.e - 1]), alpha=2.0, plays_scale="raw")
     assert raw.item() == pytest.approx(3.0)
+
+
+def test_confidence_median_equals_a_loop_over_listeners() -> None:
+    rng = np.random.default_rng(4)
+    users = rng.integers(0, 30, 500)
+    plays = rng.integers(1, 1000, 500).astype(float)
+    got = confidence(users, plays, alpha=3.0, plays_scale="user_median").numpy()
+    medians = np.array([np.median(plays[users == u]) for u in users])
+    np.testing.assert_allclose(got, 1 + 3.0 * np.log1p(plays / medians), rtol=1e-5)
 
 
 def test_fold_in_of_a_known_history_recommends_like_the_trained_user(planted) -> None:
     users, items, plays, n_users, n_items = planted
-    config = ImplicitConfig(alpha=10, reg=5, bias_reg=5, iterations=10)
-    model = PMF(n_users, n_items, n_factors=8)
+    config = ImplicitConfig(n_factors=8, alpha=10, reg=5, bias_reg=5, iterations=10)
+    model = config.build(n_users, n_items)
     fit_implicit(model, users, items, plays, config)
-    seen = seen_matrix(users, items, n_users, n_items)
-    trained, _ = top_n(model_scores(model), seen, 10)
+    seen = pairs_matrix(users, items, n_users, n_items)
+    trained, _ = recommend(factor_scorer(model), np.arange(n_users), 10, seen, 1.0, n_items)
     overlaps = []
     for u in range(0, n_users, 15):
         mine = users == u
-        vector, _ = fold_in(model, items[mine], plays[mine], config)
-        scores = (model.item_factors.weight @ vector + model.item_bias.weight[:, 0])[None]
-        folded, _ = top_n(scores, seen[u : u + 1], 10)
+        # No config given: fold_in reads the settings the model was fitted with from the model.
+        vector, _ = fold_in(model, items[mine], plays[mine])
+        folded, _ = recommend(
+            lambda _, v=vector: vector_scores(model, v[None]), [u], 10, seen, 1.0, n_items
+        )
         overlaps.append(len(set(folded[0]) & set(trained[u])) / 10)
     assert np.mean(overlaps) >= 0.8
+
+
+def test_fold_in_uses_the_models_own_settings_not_todays(planted) -> None:
+    users, items, plays, n_users, n_items = planted
+    trained_with = ImplicitConfig(n_factors=8, alpha=10, reg=5, bias_reg=5, iterations=5)
+    model = trained_with.build(n_users, n_items)
+    fit_implicit(model, users, items, plays, trained_with)
+    mine = users == 0
+    own = fold_in(model, items[mine], plays[mine])[0]
+    explicit = fold_in(model, items[mine], plays[mine], trained_with)[0]
+    torch.testing.assert_close(own, explicit)
+    other = fold_in(model, items[mine], plays[mine], ImplicitConfig(n_factors=8, reg=500.0))[0]
+    assert not torch.allclose(own, other)
+    with pytest.raises(ValueError, match="not fitted with the implicit objective"):
+        fold_in(PMF(2, 3, 2), [0], [1.0])
 
 
 def test_fold_in_needs_a_history() -> None:

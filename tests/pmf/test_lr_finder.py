@@ -10,6 +10,8 @@ import torch
 
 from music_recommender.pmf import PMF, TrainConfig, evaluate, fit, lr_range_test, suggest_lr
 
+from .conftest import plain
+
 
 def _best_fixed_rate(train, valid, truth, config: TrainConfig) -> float:
     """The rate, among powers of ten, that trains best in one epoch: the ground truth to hit."""
@@ -29,8 +31,8 @@ def _best_fixed_rate(train, valid, truth, config: TrainConfig) -> float:
 @pytest.mark.parametrize(
     "config",
     [
-        TrainConfig(batch_size=32, momentum=0.9),  # the article's SGD
-        TrainConfig(batch_size=64, optimizer="adam"),
+        plain(batch_size=32, momentum=0.9),  # the article's SGD
+        plain(batch_size=64, optimizer="adam"),
     ],
     ids=["sgd-momentum", "adam"],
 )
@@ -47,7 +49,7 @@ def test_rates_rise_geometrically_and_the_model_is_untouched(problem) -> None:
     train, _, truth = problem
     model = PMF(truth["n_users"], truth["n_items"], n_factors=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = lr_range_test(model, train, TrainConfig(batch_size=64), num_steps=200)
+    result = lr_range_test(model, train, plain(batch_size=64), num_steps=200)
     ratios = np.diff(np.log(result.lrs))
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)
     assert result.lrs[0] == pytest.approx(1e-6)
@@ -59,7 +61,7 @@ def test_rates_rise_geometrically_and_the_model_is_untouched(problem) -> None:
 def test_stops_once_the_loss_blows_up(problem) -> None:
     train, _, truth = problem
     model = PMF(truth["n_users"], truth["n_items"], n_factors=4)
-    result = lr_range_test(model, train, TrainConfig(batch_size=32), end_lr=100.0, num_steps=300)
+    result = lr_range_test(model, train, plain(batch_size=32), end_lr=100.0, num_steps=300)
     assert len(result.lrs) < 300
     assert result.smoothed[-1] > 2 * min(result.smoothed)
 

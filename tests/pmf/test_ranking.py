@@ -1,4 +1,4 @@
-"""Ranking helpers: per-user holdout, top-N without played artists, metrics on hand-computed cases."""
+"""Ranking helpers: per-user holdout, batched top-N without played artists, metrics by hand."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import torch
 
 from music_recommender.pmf import PMF
 from music_recommender.pmf.ranking import (
-    model_scores,
+    HoldoutTask,
+    factor_scorer,
+    pairs_matrix,
     per_user_holdout,
-    popularity_scores,
+    popularity_scorer,
     ranking_metrics,
-    relevant_sets,
-    seen_matrix,
+    recommend,
+    rows_per_batch,
+    similar_items,
     top_n,
+    vector_scores,
 )
 
 
@@ -24,46 +28,81 @@ def test_per_user_holdout_takes_the_fraction_of_every_user() -> None:
     users = np.repeat(np.arange(4), [10, 5, 1, 2])
     split = per_user_holdout(users, 0.2, seed=0)
     assert not (split.train & split.test).any() and (split.train | split.test).all()
-    assert [int(split.test[users == u].sum()) for u in range(4)] == [
-        2,
-        1,
-        0,
-        0,
-    ]  # round(0.2 * n); singletons stay
+    # round(0.2 * n); singletons stay
+    assert [int(split.test[users == u].sum()) for u in range(4)] == [2, 1, 0, 0]
     again = per_user_holdout(users, 0.2, seed=0)
     other = per_user_holdout(users, 0.2, seed=1)
     assert (again.test == split.test).all() and not (other.test == split.test).all()
     with pytest.raises(ValueError, match=r"holdout fraction must be in \(0, 1\)"):
-        per_user_holdout(users, 1.0)
+        per_user_holdout(users, 1.0, seed=0)
 
 
 def test_top_n_never_returns_played_artists() -> None:
     scores = torch.tensor([[5.0, 4.0, 3.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
-    seen = seen_matrix(np.array([0, 1]), np.array([0, 3]), 2, 4)
+    seen = pairs_matrix(np.array([0, 1]), np.array([0, 3]), 2, 4)
     index, values = top_n(scores, seen, 2)
     assert index.tolist() == [[1, 2], [2, 1]]
     assert values.tolist() == [[4.0, 3.0], [3.0, 2.0]]
 
 
+def test_pairs_beyond_the_table_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="beyond the table"):
+        pairs_matrix(np.array([0]), np.array([4]), 1, 4)
+
+
+def _random_model(n_users: int, n_items: int, seed: int = 0) -> PMF:
+    torch.manual_seed(seed)
+    model = PMF(n_users, n_items, n_factors=3, init_std=1.0)
+    with torch.no_grad():
+        model.item_bias.weight.normal_()
+    return model
+
+
+def test_batched_top_n_equals_the_dense_result() -> None:
+    model = _random_model(37, 23)
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 37, 200), rng.integers(0, 23, 200)
+    played = pairs_matrix(users, items, 37, 23)
+    dense = (
+        model.user_factors.weight @ model.item_factors.weight.T + model.item_bias.weight[:, 0]
+    ).detach()
+    dense[torch.from_numpy(played.toarray().astype(bool))] = -torch.inf
+    want_values, want_index = torch.topk(dense, 5, dim=1)
+    for budget in (1e-4, 1e-3, 10.0):  # one row per batch, a few rows, everything at once
+        index, values = recommend(factor_scorer(model), np.arange(37), 5, played, budget, 23)
+        assert index.tolist() == want_index.tolist()
+        np.testing.assert_allclose(values, want_values.numpy(), rtol=1e-6)
+    assert rows_per_batch(23, 1e-4) == 1 and rows_per_batch(23, 10.0) > 37
+
+
+def test_similar_items_batched_equals_dense_cosine() -> None:
+    model = _random_model(5, 30, seed=2)
+    vectors = torch.nn.functional.normalize(model.item_factors.weight.detach(), dim=1)
+    dense = vectors @ vectors.T
+    dense.fill_diagonal_(-torch.inf)
+    want = torch.topk(dense, 4, dim=1).indices
+    index, sims = similar_items(model, np.arange(30), 4, budget_mb=1e-3)
+    assert index.tolist() == want.tolist()
+    assert (index != np.arange(30)[:, None]).all() and (sims <= 1.0001).all()
+
+
 def test_metrics_against_hand_computed_values() -> None:
     recommended = np.array([[1, 2, 3], [4, 5, 6]])
-    relevant = [np.array([2, 9]), np.array([7])]
-    m = ranking_metrics(recommended, relevant, n_items=10, k=3)
-    # User 0: one hit at rank 2 of 2 relevant; user 1: no hit.
-    assert m["precision@3"] == pytest.approx((1 / 3 + 0) / 2)
-    assert m["recall@3"] == pytest.approx((1 / 2 + 0) / 2)
+    relevant = pairs_matrix(np.array([0, 0, 1]), np.array([2, 9, 7]), 2, 10)
+    m = ranking_metrics(recommended, relevant, k=3)
+    # User 0: one hit at rank 2 of 2 relevant; user 1: no hit. Sums over both users.
+    assert m["precision@3"] == pytest.approx(1 / 3)
+    assert m["recall@3"] == pytest.approx(1 / 2)
     dcg = 1 / math.log2(3)
     idcg = 1 + 1 / math.log2(3)
-    assert m["ndcg@3"] == pytest.approx((dcg / idcg) / 2)
-    assert m["map@3"] == pytest.approx(((1 / 2) / 2 + 0) / 2)
-    assert m["coverage"] == pytest.approx(6 / 10)
+    assert m["ndcg@3"] == pytest.approx(dcg / idcg)
+    assert m["map@3"] == pytest.approx((1 / 2) / 2)
     assert m["users"] == 2
 
 
 def test_perfect_ranking_scores_one_and_users_without_holdout_are_skipped() -> None:
-    m = ranking_metrics(
-        np.array([[3, 1], [0, 2]]), [np.array([1, 3]), np.array([], dtype=int)], n_items=4, k=2
-    )
+    relevant = pairs_matrix(np.array([0, 0]), np.array([1, 3]), 2, 4)
+    m = ranking_metrics(np.array([[3, 1], [0, 2]]), relevant, k=2)
     assert (m["precision@2"], m["recall@2"], m["ndcg@2"], m["map@2"], m["users"]) == (
         1.0,
         1.0,
@@ -73,19 +112,27 @@ def test_perfect_ranking_scores_one_and_users_without_holdout_are_skipped() -> N
     )
 
 
-def test_relevant_sets_and_popularity() -> None:
-    sets = relevant_sets(np.array([2, 0, 2]), np.array([5, 1, 7]), n_users=3)
-    assert [sorted(s.tolist()) for s in sets] == [[1], [], [5, 7]]
-    pop = popularity_scores(np.array([1, 1, 2]), n_users=2, n_items=3)
+def test_holdout_task_means_and_coverage_do_not_depend_on_the_batch() -> None:
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, 40, 600), rng.integers(0, 25, 600)
+    pairs = np.unique(np.stack([users, items], 1), axis=0)
+    task = HoldoutTask.split(pairs[:, 0], pairs[:, 1], np.ones(len(pairs)), 0.3, 0, 40, 25)
+    model = _random_model(40, 25, seed=3)
+    small, large = (task.evaluate(factor_scorer(model), 5, b) for b in (1e-4, 100.0))
+    assert small == pytest.approx(large)
+    assert 0 < small["coverage"] <= 1 and small["users"] > 0
+
+
+def test_popularity_and_vector_scores() -> None:
+    pop = popularity_scorer(np.array([1, 1, 2]), n_items=3)(np.array([0, 1]))
     assert pop.tolist() == [[0.0, 2.0, 1.0], [0.0, 2.0, 1.0]]
-
-
-def test_model_scores_rank_by_dot_product_plus_artist_bias() -> None:
     model = PMF(2, 3, n_factors=2)
     with torch.no_grad():
         model.user_factors.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
         model.item_factors.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]))
         model.item_bias.weight.copy_(torch.tensor([[0.0], [0.0], [0.6]]))
         model.user_bias.weight.copy_(torch.tensor([[100.0], [-100.0]]))
-    scores = model_scores(model)
-    torch.testing.assert_close(scores, torch.tensor([[1.0, 0.0, 1.1], [0.0, 1.0, 1.1]]))
+    # The user bias does not change a ranking: left out.
+    want = torch.tensor([[1.0, 0.0, 1.1], [0.0, 1.0, 1.1]])
+    torch.testing.assert_close(factor_scorer(model)(np.array([0, 1])), want)
+    torch.testing.assert_close(vector_scores(model, torch.tensor([[1.0, 0.0]])), want[:1])

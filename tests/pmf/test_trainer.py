@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from music_recommender.pmf import PMF, Ratings, TrainConfig, evaluate, fit
+from music_recommender.pmf import PMF, Ratings, evaluate, fit
 from music_recommender.pmf.trainer import resolve_device
 
-from .conftest import planted
+from .conftest import plain, planted
 
-FAST = TrainConfig(
+FAST = plain(
     optimizer="adam", batch_size=256, schedule=((0.05, 15), (0.01, 10)), l2=0.05, bias_l2=0.0
 )
 
@@ -47,7 +47,7 @@ def test_sgd_with_momentum_the_article_way_also_learns(problem) -> None:
     train, valid, truth = problem
     model = _model(truth, n_factors=4)
     before = evaluate(model, valid)
-    config = TrainConfig(batch_size=32, schedule=((0.05, 3), (0.01, 3)), weight_decay=1e-4)
+    config = plain(batch_size=32, schedule=((0.05, 3), (0.01, 3)), weight_decay=1e-4)
     history = fit(model, train, valid, config)
     assert history.epochs[-1]["val_loss"] < 0.6 * before
     assert history.epochs[-1]["train_loss"] < history.epochs[0]["train_loss"]
@@ -58,16 +58,14 @@ def test_same_seed_same_numbers(problem) -> None:
     runs = []
     for _ in range(2):
         model = _model(truth, n_factors=4)
-        history = fit(
-            model, train, valid, TrainConfig(batch_size=64, schedule=((0.05, 3),), seed=7)
-        )
+        history = fit(model, train, valid, plain(batch_size=64, schedule=((0.05, 3),), seed=7))
         runs.append(
             ([e["train_loss"] for e in history.epochs], model.item_bias.weight.detach().clone())
         )
     assert runs[0][0] == runs[1][0]
     assert torch.equal(runs[0][1], runs[1][1])
     model = _model(truth, n_factors=4)
-    other = fit(model, train, valid, TrainConfig(batch_size=64, schedule=((0.05, 3),), seed=8))
+    other = fit(model, train, valid, plain(batch_size=64, schedule=((0.05, 3),), seed=8))
     assert [e["train_loss"] for e in other.epochs] != runs[0][0]
 
 
@@ -75,10 +73,11 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     # Few ratings, many factors, no regularisation: validation loss turns up quickly.
     train, valid, truth = planted(n_users=40, n_items=30, density=0.2, noise=0.5, seed=3)
     model = _model(truth, n_factors=30, init_std=0.5)
-    config = TrainConfig(optimizer="adam", batch_size=32, schedule=((0.05, 60),), patience=3)
+    config = plain(optimizer="adam", batch_size=32, schedule=((0.05, 60),), patience=3)
     history = fit(model, train, valid, config)
     assert history.stopped_early
     assert len(history.epochs) == history.best_epoch + 3
+    assert history.kept_epoch == history.best_epoch
     assert evaluate(model, valid) == pytest.approx(history.best_val_loss, rel=1e-6)
     assert history.best_val_loss == min(e["val_loss"] for e in history.epochs)
 
@@ -86,10 +85,11 @@ def test_early_stopping_restores_the_best_epoch() -> None:
 def test_training_without_validation(problem) -> None:
     train, _, truth = problem
     history = fit(
-        _model(truth, n_factors=2), train, None, TrainConfig(batch_size=128, schedule=((0.05, 2),))
+        _model(truth, n_factors=2), train, None, plain(batch_size=128, schedule=((0.05, 2),))
     )
     assert [e["val_loss"] for e in history.epochs] == [None, None]
-    assert history.best_epoch == 2
+    assert history.best_epoch is None  # nothing to call best without validation
+    assert history.kept_epoch == 2
 
 
 def test_divergence_is_a_clear_error(problem) -> None:
@@ -99,7 +99,7 @@ def test_divergence_is_a_clear_error(problem) -> None:
             _model(truth),
             train,
             valid,
-            TrainConfig(batch_size=16, schedule=((1e6, 2),), momentum=0.99),
+            plain(batch_size=16, schedule=((1e6, 2),), momentum=0.99),
         )
 
 
@@ -117,11 +117,11 @@ def test_divergence_is_a_clear_error(problem) -> None:
 )
 def test_config_rejects_bad_values(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        TrainConfig(**kwargs)
+        plain(**kwargs)
 
 
 def test_schedule_from_yaml_lists_and_epochs() -> None:
-    config = TrainConfig(schedule=[[0.1, 3], [0.01, 2]])
+    config = plain(schedule=[[0.1, 3], [0.01, 2]])
     assert config.schedule == ((0.1, 3), (0.01, 2)) and config.epochs == 5
     assert config.to_dict()["schedule"] == [[0.1, 3], [0.01, 2]]
 
@@ -155,9 +155,17 @@ def test_bias_ridge_shrinks_rarely_seen_artists_most() -> None:
     def spread(**penalty: float) -> float:
         torch.manual_seed(0)
         model = PMF(n_users, n_items, n_factors=1, init_std=0.0)
-        config = TrainConfig(optimizer="adam", batch_size=64, schedule=((0.05, 40),), **penalty)
+        config = plain(optimizer="adam", batch_size=64, schedule=((0.05, 40),), **penalty)
         fit(model, data, None, config)
         b = model.item_bias.weight.detach().numpy()[:, 0]
         return float(np.abs(b[20:]).mean() / np.abs(b[:20]).mean())  # rare / common
 
     assert spread(item_bias_ridge=5.0) < 0.6 * spread(bias_l2=0.5)
+
+
+def test_kept_epoch_is_the_last_without_early_stopping(problem) -> None:
+    # With validation but no patience the last epoch's weights are kept, whichever was best.
+    train, valid, truth = problem
+    history = fit(_model(truth, n_factors=2), train, valid, plain(schedule=((0.05, 3),)))
+    assert history.kept_epoch == 3
+    assert history.best_epoch == min(history.epochs, key=lambda e: e["val_loss"])["epoch"]

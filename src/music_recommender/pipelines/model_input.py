@@ -13,13 +13,6 @@ def to_ratings(frame: pd.DataFrame) -> Ratings:
     return Ratings.from_arrays(frame["user_index"], frame["artist_index"], frame["rating"])
 
 
-def table_sizes(*frames: pd.DataFrame) -> tuple[int, int]:
-    """Embedding rows needed to cover every index in ``frames``."""
-    users = max(int(f["user_index"].max()) for f in frames if len(f)) + 1
-    items = max(int(f["artist_index"].max()) for f in frames if len(f)) + 1
-    return users, items
-
-
 def holdout(train: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded slice of ``train`` for validation when the split has no validation part."""
     mask = np.random.default_rng(seed).random(len(train)) < fraction

@@ -1,7 +1,10 @@
 """Implicit-feedback objective for the same biased PMF model: weighted matrix factorisation.
 
 Every (user, artist) pair counts. A played pair is a 1 with confidence ``1 + alpha * log1p(plays)``;
-every other pair is a 0 with confidence 1 (Hu, Koren and Volinsky, 2008). The model keeps its
+every other pair is a 0 with confidence 1 (Hu, Koren and Volinsky, 2008). With
+``plays_scale="user_median"`` (the default) the plays are first divided by the listener's median
+plays per artist, so a heavy listener's ordinary artist is not more certain than a light listener's
+favourite: ``1 + alpha * log1p(plays / median plays of that listener)``. The model keeps its
 biases: a user's score for an artist is ``user . artist + user_bias + artist_bias``, and the
 artist bias becomes a learned popularity prior.
 
@@ -13,10 +16,9 @@ small ``K x K`` Gram matrix of the other side.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -31,21 +33,23 @@ PLAYS_SCALES = ("raw", "user_median")
 
 @dataclass(frozen=True)
 class ImplicitConfig:
-    """How to fit the implicit objective."""
+    """How to fit the implicit objective; the defaults equal conf/base (a test keeps them equal)."""
 
-    alpha: float = 10.0  # confidence of a played pair: 1 + alpha * log1p(plays)
+    n_factors: int = 128
+    alpha: float = 20.0  # confidence of a played pair: 1 + alpha * log1p(scaled plays)
     # "user_median": plays divided by the listener's median plays per artist first, so a heavy
-    # listener's ordinary artist is not more certain than a light listener's favourite.
+    # listener's ordinary artist is not more certain than a light listener's favourite; "raw": not.
     plays_scale: str = "user_median"
-    reg: float = 100.0  # L2 on user and artist factors
-    bias_reg: float = 100.0  # L2 on user and artist biases
-    iterations: int = 15  # alternating sweeps (users, then artists)
+    reg: float = 40.0  # L2 on user and artist factors
+    bias_reg: float = 10.0  # L2 on user and artist biases
+    iterations: int = 10  # alternating sweeps (users, then artists)
     cg_steps: int = 3  # conjugate-gradient steps per row update
     # Weight of an unplayed pair for artist j: popularity_j ** negative_exponent, scaled to mean 1.
     # 0 = every unplayed pair weighs 1 (Hu et al.); > 0 makes "did not play a popular artist"
     # stronger evidence than "did not play an obscure one" (He et al., eALS, 2016).
     negative_exponent: float = 0.0
-    seed: int = 0
+    init_std: float = 0.01  # std of the initial factors (biases start at 0)
+    seed: int = 42
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -53,29 +57,53 @@ class ImplicitConfig:
             raise ValueError(
                 f"plays_scale must be one of {', '.join(PLAYS_SCALES)}; got {self.plays_scale!r}"
             )
-        for name in ("alpha", "reg", "bias_reg"):
+        for name in ("alpha", "reg", "bias_reg", "init_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
-        for name in ("iterations", "cg_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        for name in ("n_factors", "iterations", "cg_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
 
+    @classmethod
+    def of(cls, model: PMF) -> ImplicitConfig:
+        """The settings ``model`` was fitted with, read from ``model.trained_with``."""
+        saved = dict(model.trained_with)
+        if saved.pop("objective", None) != "implicit":
+            raise ValueError(
+                "this model was not fitted with the implicit objective "
+                f"(trained_with: {model.trained_with or 'nothing recorded'})"
+            )
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in known})
 
-def confidence(users: Any, plays: Any, alpha: float, plays_scale: str = "raw") -> torch.Tensor:
-    """``1 + alpha * log1p(plays)``: how sure we are that a played artist is liked."""
+    def build(self, n_users: int, n_items: int) -> PMF:
+        """An empty biased model of the right shape for ``fit_implicit``."""
+        return PMF(n_users, n_items, self.n_factors, biases=True, init_std=self.init_std)
+
+
+def _listener_medians(users: np.ndarray, plays: np.ndarray) -> np.ndarray:
+    """Each row's listener's median plays, by one sort (no loop over listeners)."""
+    order = np.lexsort((plays, users))
+    sorted_users = users[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
+    counts = np.diff(np.r_[starts, len(users)])
+    sorted_plays = plays[order]
+    medians = 0.5 * (sorted_plays[starts + (counts - 1) // 2] + sorted_plays[starts + counts // 2])
+    out = np.empty(len(plays))
+    out[order] = np.repeat(medians, counts)
+    return out
+
+
+def confidence(users: Any, plays: Any, alpha: float, plays_scale: str) -> torch.Tensor:
+    """``1 + alpha * log1p(plays)`` (plays scaled per ``plays_scale``): how sure a play says "liked"."""
     plays = np.asarray(plays, dtype=np.float64)
-    if plays_scale == "user_median":
-        users = np.asarray(users)
-        order = np.argsort(users, kind="stable")
-        bounds = np.r_[0, np.flatnonzero(np.diff(users[order])) + 1, len(users)]
-        medians = np.empty(len(plays))
-        for start, stop in itertools.pairwise(bounds):
-            medians[order[start:stop]] = np.median(plays[order[start:stop]])
-        plays = plays / np.maximum(medians, 1e-12)
+    if plays_scale == "user_median" and len(plays):
+        plays = plays / np.maximum(_listener_medians(np.asarray(users), plays), 1e-12)
     return 1.0 + alpha * torch.log1p(torch.as_tensor(plays, dtype=torch.float32))
 
 
@@ -127,35 +155,50 @@ def _solve_side(
     return x
 
 
+def _initial_rows(n: int, config: ImplicitConfig, device: torch.device) -> torch.Tensor:
+    """``[factors | bias]`` rows: small random factors, zero biases."""
+    return torch.cat([torch.randn(n, config.n_factors) * config.init_std, torch.zeros(n, 1)], 1).to(
+        device
+    )
+
+
+def _regularisation(config: ImplicitConfig, device: torch.device) -> torch.Tensor:
+    """The diagonal ridge of a ``[factors | bias]`` row: ``reg`` on factors, ``bias_reg`` on the bias."""
+    reg = torch.full((config.n_factors + 1,), float(config.reg), device=device)
+    reg[-1] = config.bias_reg
+    return reg
+
+
 @torch.no_grad()
 def fit_implicit(
     model: PMF, users: Any, items: Any, plays: Any, config: ImplicitConfig | None = None
 ) -> list[dict[str, float]]:
-    """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep."""
+    """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep.
+
+    ``model`` must have ``config.n_factors`` factors (``config.build`` makes one); afterwards its
+    ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
+    """
     config = config or ImplicitConfig()
     if not model.biases:
         raise ValueError("fit_implicit keeps the biases: build the PMF with biases=True")
+    if model.n_factors != config.n_factors:
+        raise ValueError(
+            f"the model has {model.n_factors} factors but the config asks for {config.n_factors}"
+        )
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    rows = torch.tensor(
-        np.asarray(users), dtype=torch.long, device=device
-    )  # a copy: inputs may be read-only
+    # copies: the inputs may be read-only
+    rows = torch.tensor(np.asarray(users), dtype=torch.long, device=device)
     cols = torch.tensor(np.asarray(items), dtype=torch.long, device=device)
     conf = confidence(users, plays, config.alpha, config.plays_scale).to(device)
     if not len(rows) == len(cols) == len(conf):
         raise ValueError(
             f"users, items and plays must have one length; got {len(rows)}, {len(cols)}, {len(conf)}"
         )
-    k = model.n_factors
-    scale = 0.01
-    user = torch.cat([torch.randn(model.n_users, k) * scale, torch.zeros(model.n_users, 1)], 1).to(
-        device
-    )
-    item = torch.cat([torch.randn(model.n_items, k) * scale, torch.zeros(model.n_items, 1)], 1).to(
-        device
-    )
-    reg = torch.full((k + 1,), float(config.reg), device=device)
-    reg[-1] = config.bias_reg
+    k = config.n_factors
+    user = _initial_rows(model.n_users, config, device)
+    item = _initial_rows(model.n_items, config, device)
+    reg = _regularisation(config, device)
     popularity = torch.bincount(cols, minlength=model.n_items).float().clamp_min(1.0)
     item_negative = popularity**config.negative_exponent
     item_negative *= model.n_items / item_negative.sum()
@@ -164,29 +207,13 @@ def fit_implicit(
     for sweep in range(1, config.iterations + 1):
         start = time.perf_counter()
         user = _solve_side(
-            user,
-            item[:, :k],
-            item[:, k],
-            rows,
-            cols,
-            conf,
-            reg,
-            config.cg_steps,
-            ones_users,
-            item_negative,
-        )
+            user, item[:, :k], item[:, k], rows, cols, conf, reg, config.cg_steps,
+            ones_users, item_negative,
+        )  # fmt: skip
         item = _solve_side(
-            item,
-            user[:, :k],
-            user[:, k],
-            cols,
-            rows,
-            conf,
-            reg,
-            config.cg_steps,
-            item_negative,
-            ones_users,
-        )
+            item, user[:, :k], user[:, k], cols, rows, conf, reg, config.cg_steps,
+            item_negative, ones_users,
+        )  # fmt: skip
         history.append({"sweep": sweep, "seconds": time.perf_counter() - start})
     model.to(device)
     model.user_factors.weight.copy_(user[:, :k])
@@ -194,6 +221,7 @@ def fit_implicit(
     model.user_bias.weight.copy_(user[:, k:])
     model.item_bias.weight.copy_(item[:, k:])
     model.global_bias.zero_()
+    model.trained_with = {"objective": "implicit", **config.to_dict()}
     model.eval()
     logger.info(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
@@ -208,22 +236,22 @@ def fold_in(
     """A new listener's vector and bias from their (artist, plays) history; artists stay frozen.
 
     The same least-squares row update as training, for one row: no retraining, milliseconds.
+    Without ``config``, the settings the model was fitted with (``ImplicitConfig.of(model)``).
     """
-    config = config or ImplicitConfig()
+    if len(items) == 0:
+        raise ValueError("a new listener needs at least one artist with a play count")
+    config = config or ImplicitConfig.of(model)
     if config.negative_exponent != 0:
         raise ValueError(
             "fold_in supports negative_exponent 0 only (it would need training popularity)"
         )
     items = torch.tensor(np.asarray(items), dtype=torch.long)
-    if len(items) == 0:
-        raise ValueError("a new listener needs at least one artist with a play count")
     k = model.n_factors
     vectors = model.item_factors.weight.detach().cpu()
     bias = model.item_bias.weight.detach().cpu()[:, 0]
     rows = torch.zeros(len(items), dtype=torch.long)
     conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale)
-    reg = torch.full((k + 1,), float(config.reg))
-    reg[-1] = config.bias_reg
+    reg = _regularisation(config, torch.device("cpu"))
     ones = torch.ones(model.n_items)
     # k + 1 conjugate-gradient steps solve the (k + 1)-unknown system exactly.
     row = _solve_side(

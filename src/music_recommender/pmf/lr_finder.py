@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,32 @@ class LRRangeResult:
         return {"lr": self.lrs, "loss": self.losses, "smoothed_loss": self.smoothed}
 
 
+def _batches(
+    n: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Minibatch indices without end: a fresh seeded permutation whenever one runs out."""
+    while True:
+        order = torch.randperm(n, generator=generator).to(device)
+        for position in range(0, n - batch_size + 1, batch_size):
+            yield order[position : position + batch_size]
+        if n < batch_size:
+            yield order
+
+
+def _rate_steps(
+    start_lr: float, end_lr: float, num_steps: int | None, rows: int, batch_size: int
+) -> tuple[int, float]:
+    """(steps, factor between consecutive rates); ``None`` steps = one epoch of minibatches."""
+    if not 0 < start_lr < end_lr:
+        raise ValueError(f"need 0 < start_lr < end_lr; got {start_lr}, {end_lr}")
+    if num_steps is None:
+        # One epoch of minibatches: enough steps to see the loss respond at every rate.
+        num_steps = max(100, math.ceil(rows / batch_size))
+    if num_steps < 2:
+        raise ValueError(f"num_steps must be >= 2; got {num_steps}")
+    return num_steps, (end_lr / start_lr) ** (1 / (num_steps - 1))
+
+
 def lr_range_test(
     model: nn.Module,
     train: Ratings,
@@ -57,15 +84,8 @@ def lr_range_test(
     those) outweighs a hundred ordinary ones. The test stops once that loss exceeds ``diverge``
     times its minimum (judged after the first ``skip`` fraction of steps). See ``suggest_lr``.
     """
-    if not 0 < start_lr < end_lr:
-        raise ValueError(f"need 0 < start_lr < end_lr; got {start_lr}, {end_lr}")
     config = config or TrainConfig()
-    if num_steps is None:
-        # One epoch of minibatches: enough steps to see the loss respond at every rate.
-        num_steps = max(100, math.ceil(len(train) / config.batch_size))
-    if num_steps < 2:
-        raise ValueError(f"num_steps must be >= 2; got {num_steps}")
-    factor = (end_lr / start_lr) ** (1 / (num_steps - 1))
+    num_steps, factor = _rate_steps(start_lr, end_lr, num_steps, len(train), config.batch_size)
     warmup = max(10, int(skip * num_steps))
     device = resolve_device(config.device)
     net = copy.deepcopy(model).to(device)
@@ -79,12 +99,9 @@ def lr_range_test(
     losses: list[float] = []
     curve: list[float] = []
     best, lr = math.inf, start_lr
-    order, position = torch.empty(0, dtype=torch.long), 0
+    batches = _batches(len(data), config.batch_size, generator, device)
     for i in range(num_steps):
-        if position + config.batch_size > len(order):
-            order, position = torch.randperm(len(data), generator=generator).to(device), 0
-        idx = order[position : position + config.batch_size]
-        position += config.batch_size
+        idx = next(batches)
         for group in optimizer.param_groups:
             group["lr"] = lr
         net.train()

@@ -43,6 +43,9 @@ class PMF(nn.Module):
             nn.init.zeros_(self.item_bias.weight)
         # The mean rating: biases and factors then model deviations from it.
         self.global_bias = nn.Parameter(torch.tensor(float(global_bias)), requires_grad=biases)
+        # What the model was trained with (objective, its settings, the data it saw): JSON-like,
+        # saved in the model file so that fold-in and the command line use the model's own settings.
+        self.trained_with: dict[str, Any] = {}
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
         """Predicted ratings for ``(user, artist)`` index pairs."""

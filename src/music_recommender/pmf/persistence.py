@@ -20,11 +20,12 @@ class ModelFileError(ValueError):
 
 
 def to_bytes(model: PMF, extra: dict[str, Any] | None = None) -> bytes:
-    """Serialise ``model`` (and JSON-like ``extra`` metadata) with ``torch.save``."""
+    """Serialise ``model``, what it was trained with, and JSON-like ``extra`` with ``torch.save``."""
     payload = {
         "format": FORMAT,
         "config": model.config(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "trained_with": dict(model.trained_with),
         "extra": dict(extra or {}),
     }
     buffer = io.BytesIO()
@@ -44,6 +45,7 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any
     try:
         model = PMF(**payload["config"])
         model.load_state_dict(payload["state_dict"])
+        model.trained_with = dict(payload.get("trained_with") or {})
     except (TypeError, RuntimeError, KeyError) as exc:
         raise ModelFileError(f"{source}: weights do not match the saved config: {exc}") from exc
     model.eval()

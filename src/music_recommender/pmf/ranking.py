@@ -1,13 +1,25 @@
-"""Top-N recommendation and its evaluation: per-user holdout, P@k, R@k, NDCG@k, MAP@k, coverage."""
+"""Top-N recommendation and its evaluation: per-user holdout, P@k, R@k, NDCG@k, MAP@k, coverage.
+
+Nothing here is sized users x artists: scores are made for a batch of rows at a time (as many as
+a memory budget allows), the artists a user already played are masked from a sparse (CSR) matrix
+of played pairs, and only the top ``n`` of each row is kept.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from music_recommender.pmf.model import PMF
+
+# Scores of every artist for a batch of user indices: ``len(users) x n_items``.
+Scorer = Callable[[np.ndarray], torch.Tensor]
+# Bytes per score cell while a batch is ranked: the float scores, topk's working copy, the mask.
+_BYTES_PER_CELL = 12
 
 
 @dataclass(frozen=True)
@@ -18,7 +30,7 @@ class Holdout:
     test: np.ndarray
 
 
-def per_user_holdout(users: np.ndarray, fraction: float, seed: int = 0) -> Holdout:
+def per_user_holdout(users: np.ndarray, fraction: float, seed: int) -> Holdout:
     """Hold out ``fraction`` of each user's rows (rounded; users with one row keep it in train)."""
     if not 0 < fraction < 1:
         raise ValueError(f"holdout fraction must be in (0, 1); got {fraction}")
@@ -35,98 +47,149 @@ def per_user_holdout(users: np.ndarray, fraction: float, seed: int = 0) -> Holdo
     return Holdout(train=~is_test, test=is_test)
 
 
-def seen_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:
-    """Boolean ``n_users x n_items`` matrix of the pairs a user already played."""
-    seen = torch.zeros(n_users, n_items, dtype=torch.bool)
-    seen[torch.tensor(np.asarray(users)), torch.tensor(np.asarray(items))] = True
-    return seen
+def pairs_matrix(
+    users: np.ndarray, items: np.ndarray, n_users: int, n_items: int
+) -> sparse.csr_matrix:
+    """Sparse ``n_users x n_items`` matrix with a 1 at every given pair (memory: the pairs only)."""
+    users, items = np.asarray(users), np.asarray(items)
+    if len(users) and (users.max() >= n_users or items.max() >= n_items):
+        raise ValueError(
+            f"pair indices beyond the table: user {users.max()} (of {n_users}), "
+            f"artist {items.max()} (of {n_items})"
+        )
+    data = np.ones(len(users), dtype=np.int8)
+    matrix = sparse.csr_matrix((data, (users, items)), shape=(n_users, n_items))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1
+    return matrix
+
+
+def rows_per_batch(n_items: int, budget_mb: float) -> int:
+    """How many rows of ``n_items`` scores fit the memory budget (at least one)."""
+    if budget_mb <= 0:
+        raise ValueError(f"memory budget must be > 0 MB; got {budget_mb}")
+    return max(1, int(budget_mb * 2**20 // (_BYTES_PER_CELL * max(n_items, 1))))
 
 
 @torch.no_grad()
-def model_scores(model: PMF, users: np.ndarray | None = None) -> torch.Tensor:
-    """Scores of every artist for the given users (all users by default), ``users x artists``."""
-    u = (
-        model.user_factors.weight
-        if users is None
-        else model.user_factors.weight[torch.as_tensor(users)]
-    )
-    scores = u @ model.item_factors.weight.T
+def vector_scores(model: PMF, vectors: torch.Tensor) -> torch.Tensor:
+    """Every artist's score for each user vector: ``vector . artist + artist bias``.
+
+    The user bias and the global mean do not change a user's ranking, so they are left out.
+    """
+    scores = vectors.to(model.item_factors.weight) @ model.item_factors.weight.T
     if model.biases:
-        scores = scores + model.item_bias.weight[:, 0]  # the user bias does not change a ranking
-    return scores.cpu()
+        scores = scores + model.item_bias.weight[:, 0]
+    return scores.cpu().float()
+
+
+def factor_scorer(model: PMF) -> Scorer:
+    """Scores of a trained model for batches of its users."""
+    return lambda users: vector_scores(
+        model, model.user_factors.weight[torch.tensor(users, dtype=torch.long)]
+    )
+
+
+def popularity_scorer(items: np.ndarray, n_items: int) -> Scorer:
+    """The popularity chart as scores: every user gets each artist's listener count."""
+    counts = torch.as_tensor(np.bincount(np.asarray(items), minlength=n_items), dtype=torch.float32)
+    return lambda users: counts.expand(len(users), n_items).clone()
+
+
+def _mask(scores: torch.Tensor, exclude: sparse.csr_matrix) -> None:
+    """Set the excluded cells of a batch of scores to -inf, in place."""
+    rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
+    scores[torch.from_numpy(rows), torch.from_numpy(exclude.indices.astype(np.int64))] = -torch.inf
 
 
 def top_n(
-    scores: torch.Tensor, exclude: torch.Tensor | None, n: int
+    scores: torch.Tensor, exclude: sparse.csr_matrix | None, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(artist indices, scores) of the ``n`` best per row, never an ``exclude``d pair."""
-    scores = scores.detach().clone().float()
+    """(artist indices, scores) of the ``n`` best per row of one batch, never an excluded pair.
+
+    Rows with fewer than ``n`` artists left are padded with excluded ones scored ``-inf``.
+    """
+    scores = scores.detach().float().clone()
     if exclude is not None:
-        scores[exclude] = -torch.inf
+        _mask(scores, exclude)
     n = min(n, scores.shape[1])
     values, index = torch.topk(scores, n, dim=1)
     return index.numpy(), values.numpy()
 
 
-def ranking_metrics(
-    recommended: np.ndarray, relevant: list[set[int]] | list[np.ndarray], n_items: int, k: int
-) -> dict[str, float]:
-    """Mean P@k, R@k, NDCG@k, MAP@k over users with relevant items, and catalogue coverage.
+def recommend(
+    scorer: Scorer,
+    users: np.ndarray,
+    n: int,
+    exclude: sparse.csr_matrix | None,
+    budget_mb: float,
+    n_items: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` (artist indices, scores) for each of ``users``, batch by batch under the budget.
 
-    P@k = hits / k; R@k = hits / |relevant|; NDCG@k with binary gains and the ideal ranking of
-    min(k, |relevant|) hits; MAP@k averages precision at each hit over min(k, |relevant|);
-    coverage = distinct artists recommended to anyone / all artists.
+    ``exclude`` holds one row per user index (the played pairs); its artists never come back.
     """
-    recommended = np.asarray(recommended)[:, :k]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    sums = np.zeros(4)
-    users = 0
-    for recs, items in zip(recommended, relevant, strict=True):
-        rel = set(np.asarray(list(items)).tolist())
-        if not rel:
-            continue
-        users += 1
-        hits = np.array([item in rel for item in recs[:k]], dtype=float)
-        ideal = min(k, len(rel))
-        sums[0] += hits.sum() / k
-        sums[1] += hits.sum() / len(rel)
-        sums[2] += (hits * discounts[: len(hits)]).sum() / discounts[:ideal].sum()
-        precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-        sums[3] += (precision_at * hits).sum() / ideal
-    means = sums / max(users, 1)
-    return {
-        f"precision@{k}": float(means[0]),
-        f"recall@{k}": float(means[1]),
-        f"ndcg@{k}": float(means[2]),
-        f"map@{k}": float(means[3]),
-        "coverage": float(len(np.unique(recommended)) / n_items) if len(recommended) else 0.0,
-        "users": users,
-    }
-
-
-def relevant_sets(users: np.ndarray, items: np.ndarray, n_users: int) -> list[np.ndarray]:
-    """Per user (0..n_users-1), the items of the given rows."""
-    users, items = np.asarray(users), np.asarray(items)
-    order = np.argsort(users, kind="stable")
-    bounds = np.searchsorted(users[order], np.arange(n_users + 1))
-    return [items[order[bounds[u] : bounds[u + 1]]] for u in range(n_users)]
-
-
-def popularity_scores(items: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:
-    """The popularity chart as scores: every user gets each artist's listener count."""
-    counts = torch.as_tensor(np.bincount(np.asarray(items), minlength=n_items), dtype=torch.float32)
-    return counts.expand(n_users, n_items)
+    users = np.asarray(users, dtype=np.int64)
+    size = rows_per_batch(n_items, budget_mb)
+    width = min(n, n_items)
+    index = np.empty((len(users), width), dtype=np.int64)
+    values = np.empty((len(users), width), dtype=np.float32)
+    for start in range(0, len(users), size):
+        batch = users[start : start + size]
+        skip = exclude[batch] if exclude is not None else None
+        index[start : start + size], values[start : start + size] = top_n(scorer(batch), skip, n)
+    return index, values
 
 
 @torch.no_grad()
-def nearest_items(model: PMF, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, cosine similarities) of each artist's ``n`` nearest other artists."""
+def similar_items(
+    model: PMF, items: np.ndarray, n: int, budget_mb: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, cosine similarities) of each given artist's ``n`` nearest other artists."""
     vectors = torch.nn.functional.normalize(model.item_factors.weight.detach().cpu().float(), dim=1)
-    sims = vectors @ vectors.T
-    sims.fill_diagonal_(-torch.inf)
+    items = np.asarray(items, dtype=np.int64)
+    own = sparse.csr_matrix(
+        (np.ones(len(items), dtype=np.int8), (np.arange(len(items)), items)),
+        shape=(len(items), model.n_items),
+    )
+    size = rows_per_batch(model.n_items, budget_mb)
     n = min(n, model.n_items - 1)
-    values, index = torch.topk(sims, n, dim=1)
-    return index.numpy(), values.numpy()
+    index = np.empty((len(items), n), dtype=np.int64)
+    sims = np.empty((len(items), n), dtype=np.float32)
+    for start in range(0, len(items), size):
+        batch = torch.tensor(items[start : start + size])
+        index[start : start + size], sims[start : start + size] = top_n(
+            vectors[batch] @ vectors.T, own[start : start + size], n
+        )
+    return index, sims
+
+
+def ranking_metrics(
+    recommended: np.ndarray, relevant: sparse.csr_matrix, k: int
+) -> dict[str, float]:
+    """Sums of P@k, R@k, NDCG@k, MAP@k over rows with relevant items, and how many such rows.
+
+    Row ``r`` of ``recommended`` is judged against row ``r`` of ``relevant``. P@k = hits / k;
+    R@k = hits / |relevant|; NDCG@k with binary gains and the ideal ranking of min(k, |relevant|)
+    hits; MAP@k averages precision at each hit over min(k, |relevant|).
+    """
+    recommended = np.asarray(recommended)[:, :k]
+    n_relevant = np.diff(relevant.indptr)
+    rows = np.repeat(np.arange(len(recommended)), recommended.shape[1])
+    hits = np.asarray(relevant[rows, recommended.ravel()]).reshape(recommended.shape) > 0
+    keep = n_relevant > 0
+    hits, n_relevant = hits[keep].astype(float), n_relevant[keep]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.minimum(k, n_relevant)
+    ideal_dcg = np.cumsum(discounts)[ideal - 1] if len(ideal) else ideal
+    precision_at = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+    return {
+        f"precision@{k}": float((hits.sum(1) / k).sum()),
+        f"recall@{k}": float((hits.sum(1) / n_relevant).sum()),
+        f"ndcg@{k}": float(((hits * discounts[: hits.shape[1]]).sum(1) / ideal_dcg).sum()),
+        f"map@{k}": float(((precision_at * hits).sum(1) / ideal).sum()),
+        "users": int(keep.sum()),
+    }
 
 
 @dataclass(frozen=True)
@@ -137,8 +200,7 @@ class HoldoutTask:
     items: np.ndarray
     plays: np.ndarray
     held_out: tuple[np.ndarray, np.ndarray, np.ndarray]  # users, items, plays
-    relevant: list[np.ndarray]
-    seen: torch.Tensor
+    n_users: int
     n_items: int
 
     @classmethod
@@ -149,25 +211,37 @@ class HoldoutTask:
         plays: np.ndarray,
         fraction: float,
         seed: int,
-        n_users: int | None = None,
-        n_items: int | None = None,
+        n_users: int,
+        n_items: int,
     ) -> HoldoutTask:
         """Hold out ``fraction`` of each user's pairs; the rest is what a model may train on."""
         users, items, plays = np.asarray(users), np.asarray(items), np.asarray(plays)
-        n_users = int(users.max()) + 1 if n_users is None else n_users
-        n_items = int(items.max()) + 1 if n_items is None else n_items
         split = per_user_holdout(users, fraction, seed)
-        train_u, train_i = users[split.train], items[split.train]
         return cls(
-            users=train_u,
-            items=train_i,
+            users=users[split.train],
+            items=items[split.train],
             plays=plays[split.train],
             held_out=(users[split.test], items[split.test], plays[split.test]),
-            relevant=relevant_sets(users[split.test], items[split.test], n_users),
-            seen=seen_matrix(train_u, train_i, n_users, n_items),
+            n_users=n_users,
             n_items=n_items,
         )
 
-    def evaluate(self, scores: torch.Tensor, k: int = 10) -> dict[str, float]:
-        """Ranking metrics of the top-``k`` lists that ``scores`` give, training pairs excluded."""
-        return ranking_metrics(top_n(scores, self.seen, k)[0], self.relevant, self.n_items, k)
+    def evaluate(self, scorer: Scorer, k: int, budget_mb: float) -> dict[str, float]:
+        """Mean ranking metrics of every user's top ``k`` (training pairs excluded) and coverage.
+
+        Coverage = distinct artists in anyone's top ``k`` / all artists.
+        """
+        seen = pairs_matrix(self.users, self.items, self.n_users, self.n_items)
+        relevant = pairs_matrix(*self.held_out[:2], self.n_users, self.n_items)
+        size = rows_per_batch(self.n_items, budget_mb)
+        sums: dict[str, float] = {}
+        shown = np.zeros(self.n_items, dtype=bool)
+        for start in range(0, self.n_users, size):
+            batch = np.arange(start, min(start + size, self.n_users))
+            index, _ = top_n(scorer(batch), seen[batch], k)
+            shown[index.ravel()] = True
+            for key, value in ranking_metrics(index, relevant[batch], k).items():
+                sums[key] = sums.get(key, 0.0) + value
+        users = int(sums.pop("users", 0))
+        means = {key: value / max(users, 1) for key, value in sums.items()}
+        return {**means, "coverage": float(shown.mean()), "users": users}

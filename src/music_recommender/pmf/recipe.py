@@ -50,7 +50,9 @@ class Recipe:
     def build(self, n_users: int, n_items: int, global_bias: float = 0.0) -> PMF:
         """A freshly initialised model (seeded by the training seed)."""
         torch.manual_seed(self.train.seed)
-        return PMF(n_users, n_items, self.n_factors, self.biases, self.init_std, global_bias)
+        model = PMF(n_users, n_items, self.n_factors, self.biases, self.init_std, global_bias)
+        model.trained_with = {"objective": "rating", **self.to_dict()}
+        return model
 
     def __post_init__(self) -> None:
         if (

@@ -27,6 +27,7 @@ OUTPUTS = {
     "data/05_model_input/validation_ratings.parquet",
     "data/05_model_input/test_ratings.parquet",
     "data/05_model_input/rating_scaler.json",
+    "data/05_model_input/id_index.json",
     "data/08_reporting/preprocessing_summary.json",
     "data/08_reporting/weight_distribution.png",
 }

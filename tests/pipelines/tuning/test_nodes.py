@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from music_recommender.pipelines.tuning.nodes import grid_search, run_lr_range_test
+from music_recommender.pipelines.tuning.nodes import (
+    GridParams,
+    LRRangeParams,
+    grid_search,
+    run_lr_range_test,
+)
+
+
+def _grid(**changes: object) -> GridParams:
+    base = {"n_factors": [], "l2": [], "epochs": 1, "use_suggested_lr": False}
+    return GridParams(**{**base, "holdout_fraction": 0.1, **changes})
 
 
 def test_lr_range_test_node_returns_a_curve_and_a_rate(model_input, quick_model) -> None:
-    out = run_lr_range_test(model_input["train"], quick_model, {"num_steps": 60})
+    params = LRRangeParams(start_lr=1e-6, end_lr=1.0, num_steps=60, margin=1.0)
+    out = run_lr_range_test(model_input["train"], model_input["id_index"], quick_model, params)
     assert set(out) == {"suggested_lr", "optimizer", "lr", "loss", "smoothed_loss"}
     assert len(out["lr"]) == len(out["loss"]) == len(out["smoothed_loss"]) <= 60
     assert out["lr"][0] <= out["suggested_lr"] <= out["lr"][-1]
@@ -16,9 +27,14 @@ def test_lr_range_test_node_returns_a_curve_and_a_rate(model_input, quick_model)
 
 
 def test_grid_search_tries_every_combination_and_keeps_the_best(model_input, quick_model) -> None:
-    params = {"n_factors": [2, 6], "l2": [0.0, 0.5], "epochs": 2, "use_suggested_lr": True}
+    params = _grid(n_factors=[2, 6], l2=[0.0, 0.5], epochs=2, use_suggested_lr=True)
     table, best = grid_search(
-        model_input["train"], model_input["validation"], quick_model, params, {"suggested_lr": 0.02}
+        model_input["train"],
+        model_input["validation"],
+        model_input["id_index"],
+        quick_model,
+        params,
+        {"suggested_lr": 0.02},
     )
     assert sorted(zip(table["n_factors"], table["l2"], strict=True)) == [
         (2, 0.0),
@@ -34,10 +50,11 @@ def test_grid_search_tries_every_combination_and_keeps_the_best(model_input, qui
 
 
 def test_grid_search_without_validation_holds_out_part_of_train(model_input, quick_model) -> None:
-    params = {"n_factors": [3], "epochs": 1, "use_suggested_lr": False, "holdout_fraction": 0.2}
+    params = _grid(n_factors=[3], holdout_fraction=0.2)
     table, best = grid_search(
         model_input["train"],
         model_input["validation"].head(0),
+        model_input["id_index"],
         quick_model,
         params,
         {"suggested_lr": 1.0},
@@ -51,7 +68,15 @@ def test_grid_search_names_bad_model_parameters(model_input, quick_model) -> Non
         grid_search(
             model_input["train"],
             model_input["validation"],
+            model_input["id_index"],
             {**quick_model, "factors": 3},
-            {},
+            _grid(),
             {"suggested_lr": 0.1},
         )
+
+
+def test_tuning_parameters_name_their_key() -> None:
+    with pytest.raises(ValueError, match=r"tuning\.lr_range_test needs 0 < start_lr < end_lr"):
+        LRRangeParams(start_lr=1.0, end_lr=0.1, num_steps=None, margin=1.0)
+    with pytest.raises(ValueError, match=r"tuning\.grid_search\.epochs must be >= 1"):
+        _grid(epochs=0)

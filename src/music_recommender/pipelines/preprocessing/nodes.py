@@ -5,6 +5,7 @@ Every node is a pure function of frames and parameters; the catalog does all rea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -236,6 +237,23 @@ def index_ids(
     )
     interactions = interactions.sort_values(["user_index", "artist_index"], ignore_index=True)
     return interactions, user_map, artist_map
+
+
+def describe_ids(user_map: pd.DataFrame, artist_map: pd.DataFrame) -> dict[str, Any]:
+    """Embedding table sizes from the full id maps, and a fingerprint that a model file keeps.
+
+    Every model is sized from here, never from a subset of rows: a listener or artist absent from
+    one split still has a row. The fingerprint tells whether a saved model fits today's maps.
+    """
+    digest = hashlib.sha256()
+    for column in (user_map["user_id"], artist_map["artist_id"]):
+        digest.update(np.ascontiguousarray(column.to_numpy(dtype=np.int64)).tobytes())
+        digest.update(b"|")
+    return {
+        "n_users": len(user_map),
+        "n_items": len(artist_map),
+        "fingerprint": digest.hexdigest()[:16],
+    }
 
 
 # --------------------------------------------------------------------------- split and scale

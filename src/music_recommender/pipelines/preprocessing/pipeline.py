@@ -6,6 +6,7 @@ from kedro.pipeline import Node, Pipeline
 
 from music_recommender.pipelines.preprocessing.nodes import (
     apply_scaler,
+    describe_ids,
     filter_sparse,
     fit_scaler,
     index_ids,
@@ -22,6 +23,7 @@ OUTPUTS = {
     "interactions",
     "user_map",
     "artist_map",
+    "id_index",
     "train_ratings",
     "validation_ratings",
     "test_ratings",
@@ -50,6 +52,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ["interactions", "user_map", "artist_map"],
             name="index_ids",
         ),
+        Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),
         Node(
             split_interactions,
             ["interactions", "params:split"],

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from music_recommender.pipelines.reporting.nodes import (
-    artist_bias_table,
-    build_report,
-    example_listeners,
+from music_recommender.pipelines.reporting.figures import (
     plot_artist_map,
     plot_bias_distribution,
     plot_grid_search,
     plot_lr_range_test,
     plot_training_loss,
 )
+from music_recommender.pipelines.reporting.page import (
+    assemble_report,
+    embed_figures,
+    render_report,
+)
+from music_recommender.pipelines.reporting.tables import artist_bias_table, example_listeners
 
 INPUTS = {
     "lr_range_test",
@@ -89,7 +92,16 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             name="example_listeners",
         ),
         Node(
-            build_report,
+            embed_figures,
+            {
+                "weight_distribution": "weight_distribution_plot@png",
+                **{name: f"{name}_plot@png" for name in FIGURES},
+            },
+            "report_figures",
+            name="embed_figures",
+        ),
+        Node(
+            assemble_report,
             {
                 "summary": "preprocessing_summary",
                 "metrics": "metrics",
@@ -100,12 +112,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 "params": "params:artist_bias",
                 "ranking": "ranking_metrics",
                 "examples": "example_listeners",
-                "weight_distribution": "weight_distribution_plot@png",
-                **{name: f"{name}_plot@png" for name in FIGURES},
+                "figures": "report_figures",
             },
-            "report",
-            name="build_report",
+            "report_content",
+            name="assemble_report",
         ),
+        Node(render_report, "report_content", "report", name="render_report"),
     ]
     return Pipeline(
         nodes,

@@ -5,32 +5,71 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from music_recommender.pipelines.model_input import holdout, table_sizes, to_ratings
+from music_recommender.pipelines.model_input import holdout, to_ratings
 from music_recommender.pmf import evaluate, fit, lr_range_test
 from music_recommender.pmf.recipe import Recipe
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class LRRangeParams:
+    """The learning-rate range test (``tuning.lr_range_test``)."""
+
+    start_lr: float
+    end_lr: float
+    num_steps: int | None  # None: one epoch of minibatches
+    margin: float  # suggested rate = rate at the loss minimum / margin
+
+    def __post_init__(self) -> None:
+        if not 0 < self.start_lr < self.end_lr:
+            raise ValueError(
+                "tuning.lr_range_test needs 0 < start_lr < end_lr; "
+                f"got start_lr={self.start_lr!r}, end_lr={self.end_lr!r}"
+            )
+        if self.margin <= 0:
+            raise ValueError(f"tuning.lr_range_test.margin must be > 0; got {self.margin!r}")
+
+
+@dataclass(frozen=True)
+class GridParams:
+    """The latent-size (and L2) grid (``tuning.grid_search``); an empty list keeps ``model``'s value."""
+
+    n_factors: list[int]
+    l2: list[float]
+    epochs: int
+    use_suggested_lr: bool  # true: train at the range test's rate (the article)
+    holdout_fraction: float  # validation slice of train when the split has no validation part
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"tuning.grid_search.epochs must be >= 1; got {self.epochs!r}")
+        if not 0 < self.holdout_fraction < 1:
+            raise ValueError(
+                "tuning.grid_search.holdout_fraction must be in (0, 1); "
+                f"got {self.holdout_fraction!r}"
+            )
+
+
 def run_lr_range_test(
-    train: pd.DataFrame, model: dict[str, Any], params: dict[str, Any]
+    train: pd.DataFrame, id_index: dict[str, Any], model: dict[str, Any], params: LRRangeParams
 ) -> dict[str, Any]:
     """Find the rate to train at: the loss curve over rising rates and the suggested rate."""
     recipe = Recipe.from_dict(model)
-    n_users, n_items = table_sizes(train)
-    net = recipe.build(n_users, n_items, float(train["rating"].mean()))
+    net = recipe.build(id_index["n_users"], id_index["n_items"], float(train["rating"].mean()))
     result = lr_range_test(
         net,
         to_ratings(train),
         recipe.train,
-        start_lr=float(params.get("start_lr", 1e-6)),
-        end_lr=float(params.get("end_lr", 1.0)),
-        num_steps=params.get("num_steps"),
-        margin=float(params.get("margin", 1.0)),
+        start_lr=params.start_lr,
+        end_lr=params.end_lr,
+        num_steps=params.num_steps,
+        margin=params.margin,
     )
     logger.info("LR range test over %d steps suggests %.3g", len(result.lrs), result.suggested_lr)
     return {
@@ -40,53 +79,60 @@ def run_lr_range_test(
     }
 
 
+def _candidate(
+    recipe: Recipe,
+    n_factors: int,
+    l2: float,
+    lr: float,
+    data: tuple[pd.DataFrame, pd.DataFrame],
+    id_index: dict[str, Any],
+    epochs: int,
+) -> dict[str, Any]:
+    """Train one grid point briefly; its validation loss."""
+    train, validation = data
+    candidate = recipe.replace(
+        n_factors=int(n_factors), l2=float(l2), schedule=[[lr, epochs]], patience=None
+    )
+    net = candidate.build(id_index["n_users"], id_index["n_items"], float(train["rating"].mean()))
+    start = time.perf_counter()
+    history = fit(net, to_ratings(train), to_ratings(validation), candidate.train)
+    row = {
+        "n_factors": int(n_factors),
+        "l2": float(l2),
+        "lr": float(lr),
+        "epochs": len(history.epochs),
+        "train_loss": history.epochs[-1]["train_loss"],
+        "val_loss": evaluate(net, to_ratings(validation)),
+        "seconds": time.perf_counter() - start,
+    }
+    logger.info("grid: n_factors %d, l2 %g -> validation %.4f", n_factors, l2, row["val_loss"])
+    return row
+
+
 def grid_search(
     train: pd.DataFrame,
     validation: pd.DataFrame,
+    id_index: dict[str, Any],
     model: dict[str, Any],
-    params: dict[str, Any],
+    params: GridParams,
     lr_test: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train each latent size (and L2 strength) briefly; keep the lowest validation loss."""
     recipe = Recipe.from_dict(model)
-    lr = (
-        lr_test["suggested_lr"]
-        if params.get("use_suggested_lr", True)
-        else recipe.train.schedule[0][0]
-    )
+    lr = lr_test["suggested_lr"] if params.use_suggested_lr else recipe.train.schedule[0][0]
     if len(validation) == 0:
-        fraction = float(params.get("holdout_fraction", 0.1))
-        logger.info("No validation split: validating on %.0f%% of train", 100 * fraction)
-        train, validation = holdout(train, fraction, recipe.train.seed)
-    n_users, n_items = table_sizes(train, validation)
-    factors = list(params.get("n_factors") or [recipe.n_factors])
-    l2s = list(params.get("l2") or [recipe.train.l2])
-    rows = []
-    for n_factors, l2 in itertools.product(factors, l2s):
-        candidate = recipe.replace(
-            n_factors=int(n_factors),
-            l2=float(l2),
-            schedule=[[lr, int(params.get("epochs", 3))]],
-            patience=None,
-        )
-        net = candidate.build(n_users, n_items, float(train["rating"].mean()))
-        start = time.perf_counter()
-        history = fit(net, to_ratings(train), to_ratings(validation), candidate.train)
-        rows.append(
-            {
-                "n_factors": int(n_factors),
-                "l2": float(l2),
-                "lr": float(lr),
-                "epochs": len(history.epochs),
-                "train_loss": history.epochs[-1]["train_loss"],
-                "val_loss": evaluate(net, to_ratings(validation)),
-                "seconds": time.perf_counter() - start,
-            }
-        )
         logger.info(
-            "grid: n_factors %d, l2 %g -> validation %.4f", n_factors, l2, rows[-1]["val_loss"]
+            "No validation split: validating on %.0f%% of train", 100 * params.holdout_fraction
         )
-    table = pd.DataFrame(rows)
+        train, validation = holdout(train, params.holdout_fraction, recipe.train.seed)
+    factors = list(params.n_factors or [recipe.n_factors])
+    l2s = list(params.l2 or [recipe.train.l2])
+    table = pd.DataFrame(
+        [
+            _candidate(recipe, f, l2, lr, (train, validation), id_index, params.epochs)
+            for f, l2 in itertools.product(factors, l2s)
+        ]
+    )
     best = table.loc[table["val_loss"].idxmin()]
     best_params = {
         "n_factors": int(best["n_factors"]),

@@ -12,7 +12,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     nodes = [
         Node(
             run_lr_range_test,
-            ["train_ratings", "params:model", "params:lr_range_test"],
+            ["train_ratings", "id_index", "params:model", "params:lr_range_test"],
             "lr_range_test",
             name="lr_range_test",
         ),
@@ -21,6 +21,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             [
                 "train_ratings",
                 "validation_ratings",
+                "id_index",
                 "params:model",
                 "params:grid_search",
                 "lr_range_test",
@@ -32,7 +33,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     return Pipeline(
         nodes,
         namespace="tuning",
-        inputs={"train_ratings", "validation_ratings"},
+        inputs={"train_ratings", "validation_ratings", "id_index"},
         outputs={"lr_range_test", "grid_search", "best_params"},
         parameters={"params:model"},
     )

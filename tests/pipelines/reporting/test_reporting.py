@@ -15,17 +15,23 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
 
-from music_recommender.pipelines.reporting.nodes import (
-    FIGURE_TITLES,
-    BiasReportParams,
-    artist_bias_table,
-    build_report,
-    example_listeners,
+from music_recommender.pipelines.reporting.figures import (
     plot_artist_map,
     plot_bias_distribution,
     plot_grid_search,
     plot_lr_range_test,
     plot_training_loss,
+)
+from music_recommender.pipelines.reporting.page import (
+    FIGURE_TITLES,
+    assemble_report,
+    embed_figures,
+    render_report,
+)
+from music_recommender.pipelines.reporting.tables import (
+    BiasReportParams,
+    artist_bias_table,
+    example_listeners,
 )
 from music_recommender.pmf import PMF
 
@@ -97,6 +103,7 @@ def test_training_plot_shades_each_stage() -> None:
             "train_loss": [1.0, 0.8, 0.7, 0.65],
             "val_loss": [0.9, 0.85, 0.8, 0.82],
             "best": [False, False, True, False],
+            "kept": [False, False, True, False],
         }
     )
     fig = plot_training_loss(history)
@@ -111,6 +118,28 @@ def test_training_plot_shades_each_stage() -> None:
     assert ax.get_xlabel() == "epoch"
 
 
+def test_training_plot_says_when_the_kept_epoch_is_not_the_best() -> None:
+    # No early stopping: the last epoch is kept although an earlier one validated better.
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "stage": [0, 0, 0],
+            "lr": [0.1] * 3,
+            "train_loss": [1.0, 0.8, 0.7],
+            "val_loss": [0.9, 0.8, 0.85],
+            "best": [False, True, False],
+            "kept": [False, False, True],
+        }
+    )
+    legend = plot_training_loss(history).axes[0].get_legend().get_texts()
+    assert [t.get_text() for t in legend] == [
+        "train",
+        "validation",
+        "kept (last epoch)",
+        "best validation",
+    ]
+
+
 def test_training_plot_without_validation() -> None:
     history = pd.DataFrame(
         {
@@ -119,7 +148,8 @@ def test_training_plot_without_validation() -> None:
             "lr": [0.1, 0.1],
             "train_loss": [1.0, 0.9],
             "val_loss": [np.nan, np.nan],
-            "best": [False, True],
+            "best": [False, False],
+            "kept": [False, True],
         }
     )
     assert [t.get_text() for t in plot_training_loss(history).axes[0].get_legend().get_texts()] == [
@@ -208,6 +238,7 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
         "baseline_global_rmse": 1.0,
         "epochs": 9,
         "best_epoch": 9,
+        "kept_epoch": 9,
         "best_params": {"n_factors": 4, "item_bias_ridge": 15.0},
     }
     image = Image.new("RGB", (4, 3), "white")
@@ -229,7 +260,7 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     examples = pd.DataFrame(
         {"user_id": ["2"], "most played": ["Artist 1 (5)"], "recommended": ["Artist 2"]}
     )
-    page = build_report(
+    content = assemble_report(
         summary,
         metrics,
         {"n_factors": 4},
@@ -239,8 +270,9 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
         PARAMS,
         ranking,
         examples,
-        **figures,
+        embed_figures(**figures),
     )
+    page = render_report(content)
     assert page.startswith("<!DOCTYPE html>")
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == len(FIGURE_TITLES)
@@ -257,9 +289,7 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
 
 def test_report_rejects_unknown_figures(biases: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="no title for figure"):
-        build_report(
-            {}, {}, {}, {}, biases, {}, PARAMS, {}, pd.DataFrame(), mystery=Image.new("RGB", (1, 1))
-        )
+        embed_figures(mystery=Image.new("RGB", (1, 1)))
 
 
 def test_example_listeners_show_history_and_recommendations() -> None:

@@ -1,0 +1,217 @@
+"""The HTML report: one self-contained page assembled from the run's outputs."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL.Image import Image
+
+from music_recommender.pipelines.reporting.tables import (
+    BiasReportParams,
+    facts_table,
+    metrics_table,
+    ranking_table,
+)
+
+
+def _png(image: Image | Figure) -> str:
+    buffer = io.BytesIO()
+    if isinstance(image, Figure):
+        image.savefig(buffer, format="png", dpi=100)
+    else:
+        image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _cell(value: Any, floats: str) -> str:
+    """A table cell: numbers right-aligned and formatted, text left-aligned, missing values blank."""
+    if isinstance(value, bool | np.bool_):
+        return f"<td>{value}</td>"
+    if isinstance(value, float | np.floating):
+        text = floats.format(value) if math.isfinite(value) else ""
+        return f'<td class="num">{html.escape(text)}</td>'
+    if isinstance(value, int | np.integer):
+        return f'<td class="num">{value:,}</td>'
+    return f"<td>{html.escape('' if value is None else str(value))}</td>"
+
+
+def _table(frame: pd.DataFrame, floats: str = "{:.3f}") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = [
+        "<tr>" + "".join(_cell(v, floats) for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    ]
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """``(dotted.key, value)`` rows for a nested parameter block (dataclasses included)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        rows = []
+        for key, inner in value.items():
+            rows += _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    if isinstance(value, list | tuple):
+        return [(prefix, json.dumps(value, default=str))]
+    return [(prefix, str(value))]
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+color:#222;line-height:1.45;padding:0 1rem}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.25rem .55rem}
+th{background:#f4f6f8;text-align:left}
+td{text-align:left}td.num{text-align:right}
+figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{color:#555;font-size:.9rem}.cols{display:flex;gap:2rem;flex-wrap:wrap}
+code{background:#f4f6f8;padding:0 .25rem}.note{background:#fff8e1;border-left:4px solid #f0c000;
+padding:.5rem .8rem}
+"""
+
+
+FIGURE_TITLES = {
+    "weight_distribution": "Play counts before and after filtering, and the two normalisations",
+    "lr_range_test": "Learning-rate range test: loss as the rate rises every step",
+    "grid_search": "Grid search: validation loss per latent size",
+    "training_loss": "Training and validation loss per epoch, learning-rate stages shaded",
+    "artist_bias": "Distribution of learned artist biases, top and bottom artists named",
+    "artist_map": "Artist vectors of the recommending model in two dimensions (PCA)",
+}
+
+
+def embed_figures(**images: Image | Figure) -> dict[str, str]:
+    """The run's figures as base64 PNG keyed by caption, so the page is one file that opens anywhere."""
+    unknown = set(images) - set(FIGURE_TITLES)
+    if unknown:
+        raise ValueError(
+            f"no title for figure(s) {sorted(unknown)}; expected some of {sorted(FIGURE_TITLES)}"
+        )
+    return {FIGURE_TITLES[key]: _png(images[key]) for key in FIGURE_TITLES if key in images}
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything the page shows, gathered from the run's outputs by ``assemble_report``."""
+
+    summary: dict[str, Any]
+    metrics: dict[str, Any]
+    ranking: dict[str, Any]
+    artists: pd.DataFrame
+    examples: pd.DataFrame
+    parameters: pd.DataFrame
+    files: pd.DataFrame
+    figures: dict[str, str]
+    table_rows: int
+
+
+def assemble_report(
+    summary: dict[str, Any],
+    metrics: dict[str, Any],
+    best_params: dict[str, Any],
+    preprocessing: dict[str, Any],
+    table: pd.DataFrame,
+    locations: dict[str, str],
+    params: BiasReportParams,
+    ranking: dict[str, Any],
+    examples: pd.DataFrame,
+    figures: dict[str, str],
+) -> ReportContent:
+    """Gather the run's facts, tables and figures into the one input the page is rendered from."""
+    recipe = metrics["best_params"]
+    return ReportContent(
+        summary=summary,
+        metrics=metrics,
+        ranking=ranking,
+        artists=table.assign(flag=table["flag"].fillna("")),
+        examples=examples,
+        parameters=pd.DataFrame(
+            _flatten({"preprocessing": preprocessing, "model": recipe, "tuning": best_params}),
+            columns=["parameter", "value"],
+        ),
+        files=pd.DataFrame(sorted(locations.items()), columns=["dataset", "file"]),
+        figures=figures,
+        table_rows=params.table_rows,
+    )
+
+
+def _bias_note(recipe: dict[str, Any]) -> str:
+    ridge = recipe.get("item_bias_ridge", 0.0)
+    if not ridge:
+        return (
+            "Artists are ranked by the bias the model learned, with no penalty that depends on an "
+            "artist's reach: biases of artists that few people play are barely held back."
+        )
+    return (
+        f"Artists are ranked by the bias the model learned. Each artist's bias carries a ridge penalty "
+        f"of {ridge:g} per epoch, whatever its reach: a bias backed by few listeners is pulled toward "
+        f"zero far more than one backed by hundreds, so the top of the list holds artists that "
+        f"listeners broadly favour rather than niches a handful of people play a lot."
+    )
+
+
+def render_report(content: ReportContent) -> str:
+    """One page that explains the run without the code: parameters, data, figures, metrics, artists."""
+    summary, metrics, ranking = content.summary, content.metrics, content.ranking
+    ranking_note = _bias_note(metrics["best_params"])
+    n, table, examples = content.table_rows, content.artists, content.examples
+    shown = ["rank", "artist_name", "bias", "listeners", "total_plays", "popularity_rank", "flag"]
+    figure_html = "".join(
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{png}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        for title, png in content.figures.items()
+    )
+    files, parameters = content.files, content.parameters
+    split = summary["split"]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>music-recommender run report</title>
+<style>{_CSS}</style></head><body>
+<h1>music-recommender: run report</h1>
+<p>Probabilistic matrix factorisation of Last.fm play counts: each (user, artist) rating is predicted
+as <code>mean + user bias + artist bias + user vector · artist vector</code>, trained on
+{split["train"]:,} ratings, validated on {split["validation"]:,}, tested on {split["test"]:,}.</p>
+<h2>Test metrics</h2>
+<p>Mean squared error on the held-out test ratings, on the normalised scale
+(<code>{html.escape(str(summary["normalisation"]["method"]))}</code>).</p>
+{_table(metrics_table(metrics), "{:.4f}")}
+<p>{metrics["epochs"]} epochs trained; the weights kept are those of epoch {metrics["kept_epoch"]}.</p>
+<h2>Recommending: top-{ranking["protocol"]["k"]} ranking</h2>
+<p>{ranking["protocol"]["holdout_fraction"]:.0%} of each listener's artists held out; every artist the
+listener did not play in training is ranked ({ranking["protocol"]["users"]:,} listeners,
+{ranking["protocol"]["artists"]:,} artists). The rating objective learns only from played pairs, never
+what people do not play, so it ranks below the popularity chart; the implicit objective counts every
+unplayed pair as a weak zero. Coverage: the share of all artists that appear in anyone's top list.</p>
+{_table(ranking_table(ranking))}
+<h3>Example listeners</h3>
+{_table(examples)}
+<h2>Data</h2>
+{_table(facts_table(summary), "{:,.1f}")}
+<h2>Figures</h2>
+{figure_html}
+<h2>Artists by learned bias</h2>
+<p class="note">{html.escape(ranking_note)} <em>Over-rated</em>: bias rank far above the artist's
+popularity rank (its listeners play it much more than its reach suggests); <em>under-rated</em>: far
+below (widely heard, played little).</p>
+<div class="cols"><div><h3>Top {n}</h3>{_table(table[shown].head(n))}</div>
+<div><h3>Bottom {n}</h3>{_table(table[shown].tail(n)[::-1])}</div></div>
+<h2>Parameters of this run</h2>
+<p><code>model</code> is the recipe the model was trained with; <code>tuning</code> is what the
+tuning pipeline chose (used for <code>model</code> unless training ran with fixed parameters).</p>
+{_table(parameters)}
+<h2>Where the files are</h2>
+{_table(files)}
+</body></html>
+"""

@@ -1,0 +1,128 @@
+"""``training.recommending``: fit the implicit objective -> recommend -> similar artists; ranking.
+
+The ranking evaluation reuses the fit pipelines of both models under the ``holdout`` namespace:
+the same nodes, fed the holdout's visible pairs instead of all of them.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from music_recommender.pipelines.training import rating
+from music_recommender.pipelines.training.recommending.nodes import (
+    choose_ranker,
+    evaluate_ranking,
+    fit_implicit_model,
+    holdout_ratings,
+    recommend_all,
+    similar_artists,
+    split_holdout,
+)
+
+
+def fit_pipeline() -> Pipeline:
+    """Interactions -> the implicit-objective model; reused on the ranking holdout."""
+    return Pipeline(
+        [
+            Node(
+                fit_implicit_model,
+                ["interactions", "id_index", "params:implicit"],
+                "implicit_model",
+                name="fit_implicit_model",
+            )
+        ]
+    )
+
+
+def holdout_pipeline() -> Pipeline:
+    """Split each listener's artists, refit both models on the visible part, rank the rest."""
+    split = Pipeline(
+        [
+            Node(
+                split_holdout,
+                ["interactions", "params:ranking"],
+                ["holdout_seen", "holdout_held_out"],
+                name="split_holdout",
+            ),
+            Node(
+                holdout_ratings,
+                ["holdout_seen", "rating_scaler"],
+                ["holdout_ratings", "holdout_no_validation", "holdout_rating_scaler"],
+                name="holdout_ratings",
+            ),
+        ]
+    )
+    implicit = Pipeline(
+        fit_pipeline(),
+        namespace="holdout",
+        inputs={"interactions": "holdout_seen", "id_index": "id_index"},
+        outputs={"implicit_model": "holdout_implicit_model"},
+        parameters={"params:implicit": "params:implicit"},
+    )
+    explicit = Pipeline(
+        rating.fit_pipeline(),
+        namespace="holdout",
+        inputs={
+            "train_ratings": "holdout_ratings",
+            "validation_ratings": "holdout_no_validation",
+            "rating_scaler": "holdout_rating_scaler",
+            "id_index": "id_index",
+            "recipe": "recipe",
+        },
+        outputs={"pmf_model": "holdout_pmf_model", "training_history": "holdout_history"},
+    )
+    evaluate = Node(
+        evaluate_ranking,
+        [
+            "holdout_implicit_model",
+            "holdout_pmf_model",
+            "holdout_seen",
+            "holdout_held_out",
+            "id_index",
+            "params:ranking",
+            "params:recommend",
+        ],
+        "ranking_metrics",
+        name="evaluate_ranking",
+    )
+    return split + implicit + explicit + Pipeline([evaluate])
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """The ``recommending`` part of ``training`` (namespace ``recommending``)."""
+    nodes = [
+        fit_pipeline(),
+        Node(
+            choose_ranker,
+            ["pmf_model", "implicit_model", "params:recommend"],
+            "ranker",
+            name="choose_ranker",
+        ),
+        Node(
+            recommend_all,
+            ["ranker", "interactions", "user_map", "artist_map", "params:recommend"],
+            "recommendations",
+            name="recommend",
+        ),
+        Node(
+            similar_artists,
+            ["ranker", "artist_map", "params:recommend"],
+            "similar_artists",
+            name="similar_artists",
+        ),
+        holdout_pipeline(),
+    ]
+    return Pipeline(
+        nodes,
+        namespace="recommending",
+        inputs={
+            "interactions",
+            "id_index",
+            "rating_scaler",
+            "recipe",
+            "pmf_model",
+            "user_map",
+            "artist_map",
+        },
+        outputs={"implicit_model", "recommendations", "similar_artists", "ranking_metrics"},
+    )

@@ -1,0 +1,167 @@
+"""``training.recommending``: the implicit model, recommendations, similar artists, ranking holdout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from music_recommender.pipelines.training import recommending
+from music_recommender.pipelines.training.rating.nodes import train_model
+from music_recommender.pipelines.training.recommending.nodes import (
+    RankingParams,
+    RecommendParams,
+    choose_ranker,
+    fit_implicit_model,
+    recommend_all,
+    similar_artists,
+    split_holdout,
+)
+from music_recommender.pmf.implicit import ImplicitConfig
+
+IMPLICIT = ImplicitConfig(n_factors=4, alpha=10.0, reg=5.0, bias_reg=5.0, iterations=3, seed=0)
+RECOMMEND = RecommendParams(objective="implicit", n=5, similar_n=3, memory_budget_mb=0.01)
+RANKING = RankingParams(holdout_fraction=0.2, k=5, seed=0)
+RECIPE = {
+    "n_factors": 4,
+    "optimizer": "adam",
+    "batch_size": 256,
+    "schedule": [[0.05, 2]],
+    "seed": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def implicit_model(model_input):
+    return fit_implicit_model(model_input["interactions"], model_input["id_index"], IMPLICIT)
+
+
+@pytest.fixture(scope="module")
+def rating_model(model_input):
+    return train_model(
+        model_input["train"],
+        model_input["validation"],
+        model_input["id_index"],
+        model_input["rating_scaler"],
+        RECIPE,
+    )[0]
+
+
+def test_implicit_model_covers_every_user_and_artist_and_keeps_its_settings(
+    implicit_model, model_input
+) -> None:
+    assert implicit_model.n_users == model_input["user_map"].shape[0]
+    assert implicit_model.n_items == model_input["artist_map"].shape[0]
+    assert implicit_model.n_factors == 4 and implicit_model.biases
+    assert ImplicitConfig.of(implicit_model) == IMPLICIT
+    assert implicit_model.trained_with["id_maps"] == model_input["id_index"]["fingerprint"]
+
+
+def test_recommendations_exclude_played_artists_and_carry_names(
+    rating_model, implicit_model, model_input
+) -> None:
+    # A budget of 0.01 MB scores a few listeners per batch: the batching is exercised.
+    ranker = choose_ranker(rating_model, implicit_model, RECOMMEND)
+    assert ranker is implicit_model
+    args = (model_input["interactions"], model_input["user_map"], model_input["artist_map"])
+    recs = recommend_all(ranker, *args, RECOMMEND)
+    assert list(recs.columns) == ["user_id", "rank", "artist_id", "artist_name", "score"]
+    assert len(recs) == 5 * len(model_input["user_map"])
+    played = set(
+        zip(
+            model_input["interactions"]["user_id"],
+            model_input["interactions"]["artist_id"],
+            strict=True,
+        )
+    )
+    assert not any(pair in played for pair in zip(recs["user_id"], recs["artist_id"], strict=True))
+    names = model_input["artist_map"].set_index("artist_id")["artist_name"]
+    assert recs["artist_name"].tolist() == names.loc[recs["artist_id"]].tolist()
+    first = recs[recs["user_id"] == recs["user_id"].iloc[0]]
+    assert first["rank"].tolist() == [1, 2, 3, 4, 5] and first["score"].is_monotonic_decreasing
+    explicit = RecommendParams("explicit", 5, 3, 0.01)
+    other = recommend_all(choose_ranker(rating_model, implicit_model, explicit), *args, explicit)
+    assert not other["artist_id"].equals(recs["artist_id"])
+    with pytest.raises(
+        ValueError,
+        match=r"training\.recommending\.recommend\.objective must be one of implicit, explicit",
+    ):
+        RecommendParams("bpr", 5, 3, 1.0)
+
+
+def test_similar_artists_by_cosine(implicit_model, model_input) -> None:
+    table = similar_artists(implicit_model, model_input["artist_map"], RECOMMEND)
+    assert list(table.columns) == [
+        "artist_id",
+        "artist_name",
+        "rank",
+        "similar_artist_id",
+        "similar_artist_name",
+        "similarity",
+    ]
+    assert len(table) == 3 * len(model_input["artist_map"])
+    assert (table["artist_id"] != table["similar_artist_id"]).all()
+    assert table["similarity"].between(-1.0001, 1.0001).all()
+    one = table[table["artist_id"] == table["artist_id"].iloc[0]]
+    assert one["similarity"].is_monotonic_decreasing
+
+
+def _run_recommending(
+    model_input, rating_model, interactions: pd.DataFrame, ranking: RankingParams = RANKING
+) -> dict:
+    inputs = {
+        "interactions": interactions,
+        "id_index": model_input["id_index"],
+        "rating_scaler": model_input["rating_scaler"],
+        "recipe": RECIPE,
+        "pmf_model": rating_model,
+        "user_map": model_input["user_map"],
+        "artist_map": model_input["artist_map"],
+        "params:recommending.implicit": IMPLICIT,
+        "params:recommending.recommend": RECOMMEND,
+        "params:recommending.ranking": ranking,
+    }
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    # The runner hands back the outputs no node consumes: ranking, recommendations, neighbours.
+    free = SequentialRunner().run(recommending.create_pipeline(), catalog)
+    return {name: dataset.load() for name, dataset in free.items()}
+
+
+def test_ranking_holdout_reports_every_model(model_input, rating_model) -> None:
+    out = _run_recommending(model_input, rating_model, model_input["interactions"])
+    ranking = out["ranking_metrics"]
+    assert set(ranking["models"]) == {"implicit", "explicit", "popularity"}
+    for metrics in ranking["models"].values():
+        assert {"precision@5", "recall@5", "ndcg@5", "map@5", "coverage"} <= set(metrics)
+    assert ranking["protocol"]["k"] == 5 and ranking["protocol"]["held_out_pairs"] > 0
+    assert ranking["protocol"]["artists"] == model_input["id_index"]["n_items"]
+
+
+def test_an_artist_seen_only_in_the_held_out_rows_still_has_a_row(
+    model_input, rating_model
+) -> None:
+    # Once a model was sized by max() + 1 of the holdout's visible pairs: an IndexError when the
+    # highest artist index was held out. Tables are sized by id_index, whatever a subset holds.
+    interactions = model_input["interactions"]
+    last = model_input["id_index"]["n_items"] - 1
+    listener = int(interactions["user_index"].iloc[0])
+    mine = interactions[interactions["user_index"] == listener]
+    others = interactions[
+        (interactions["user_index"] != listener) & (interactions["artist_index"] != last)
+    ]
+    moved = mine.assign(
+        artist_index=np.where(np.arange(len(mine)) == 0, last, mine["artist_index"])
+    )
+    data = pd.concat([others, moved.drop_duplicates(["user_index", "artist_index"])])
+    data = data.sort_values(["user_index", "artist_index"], ignore_index=True)
+    for seed in range(50):
+        seen, held_out = split_holdout(data, RankingParams(0.2, 5, seed))
+        if last in set(held_out["artist_index"]) and last not in set(seen["artist_index"]):
+            break
+    else:
+        pytest.fail("no seed holds the last artist out")
+    out = _run_recommending(model_input, rating_model, data, RankingParams(0.2, 5, seed))
+    assert out["ranking_metrics"]["protocol"]["held_out_pairs"] == len(held_out)
+    assert out["ranking_metrics"]["protocol"]["artists"] == last + 1

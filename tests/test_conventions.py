@@ -1,0 +1,69 @@
+"""House rules checked on the code itself: defaults equal conf/base, functions stay short."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from music_recommender.pipelines.preprocessing.nodes import FilterParams, SplitParams
+from music_recommender.pipelines.reporting.tables import BiasReportParams
+from music_recommender.pmf.implicit import ImplicitConfig
+from music_recommender.pmf.recipe import Recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 60
+
+
+def _base() -> dict:
+    params: dict = {}
+    for path in sorted((ROOT / "conf" / "base").glob("parameters*.yml")):
+        params |= yaml.safe_load(path.read_text()) or {}
+    return params
+
+
+def _defaults(cls: type) -> dict:
+    return {
+        f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+    }
+
+
+@pytest.mark.parametrize(
+    ("cls", "path"),
+    [
+        (ImplicitConfig, "training.recommending.implicit"),
+        (FilterParams, "preprocessing.filter"),
+        (SplitParams, "preprocessing.split"),
+        (BiasReportParams, "reporting.artist_bias"),
+    ],
+)
+def test_dataclass_defaults_equal_conf_base(cls: type, path: str) -> None:
+    block = _base()
+    for key in path.split("."):
+        block = block[key]
+    defaults = _defaults(cls)
+    assert set(defaults) == set(block), f"{cls.__name__} and conf/base {path} differ in keys"
+    assert defaults == block
+
+
+def test_recipe_defaults_equal_the_model_block() -> None:
+    model = _base()["model"]
+    assert Recipe().to_dict() == Recipe.from_dict(model).to_dict()
+
+
+def _long_functions() -> list[str]:
+    found = []
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_LINES and node.name != "create_pipeline":
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines})")
+    return found
+
+
+def test_no_function_over_sixty_lines_outside_create_pipeline() -> None:
+    assert _long_functions() == []
