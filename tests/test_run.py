@@ -104,7 +104,10 @@ def test_training_alone_with_fixed_hyperparameters(kedro_project: Path, raw_fold
 
 
 def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) -> None:
-    run(kedro_project, raw_folder, env="seed")
+    # On 1,500 synthetic ratings the range test's loss keeps falling up to rate 0.66, where the
+    # article's SGD then diverges in every grid candidate; a narrower range keeps the test about
+    # the environment, not about that data.
+    run(kedro_project, raw_folder, env="seed", **{"tuning.lr_range_test.end_lr": 0.2})
     data = kedro_project / "data"
     assert (
         json.loads((data / "05_model_input/rating_scaler.json").read_text())["method"] == "zscore"

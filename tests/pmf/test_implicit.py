@@ -10,6 +10,7 @@ from music_recommender import synthetic
 from music_recommender.pmf import PMF
 from music_recommender.pmf.implicit import (
     ImplicitConfig,
+    PlayedPairs,
     _solve_side,
     confidence,
     fit_implicit,
@@ -27,7 +28,7 @@ from music_recommender.pmf.ranking import (
 
 def test_row_update_solves_the_weighted_least_squares_exactly() -> None:
     torch.manual_seed(0)
-    n_rows, n_cols, k = 4, 6, 2
+    n_rows, n_cols, k = 5, 6, 2
     other, other_bias = (
         torch.randn(n_cols, k, dtype=torch.float64),
         torch.randn(n_cols, dtype=torch.float64),
@@ -36,20 +37,27 @@ def test_row_update_solves_the_weighted_least_squares_exactly() -> None:
     cols = torch.tensor([1, 4, 0, 5, 2, 3])
     conf = torch.tensor([3.0, 5.0, 2.0, 4.0, 6.0, 2.5], dtype=torch.float64)
     reg = torch.tensor([0.5, 0.5, 0.1], dtype=torch.float64)
-    neg_own = torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64)
+    neg_own = torch.tensor([1.0, 2.0, 0.5, 1.0, 0.8], dtype=torch.float64)
     neg_other = torch.tensor([1.0, 0.3, 2.0, 1.0, 1.5, 0.7], dtype=torch.float64)
+    # Pairs given out of order; row 4 has none (its update sees only the unplayed weights).
+    shuffle = torch.randperm(len(rows))
+    rows, cols, conf = rows[shuffle], cols[shuffle], conf[shuffle]
+    pairs = PlayedPairs.build(rows.numpy(), cols.numpy(), conf, neg_own, neg_other)
     got = _solve_side(
         torch.zeros(n_rows, k + 1, dtype=torch.float64),
         other,
         other_bias,
-        rows,
-        cols,
-        conf,
+        pairs,
         reg,
         k + 1,
         neg_own,
         neg_other,
     )
+    _assert_exact(got, other, other_bias, rows, cols, conf, reg, neg_own, neg_other)
+
+
+def _assert_exact(got, other, other_bias, rows, cols, conf, reg, neg_own, neg_other) -> None:
+    n_rows, n_cols = len(neg_own), len(neg_other)
     # Dense reference: weights and targets for every (row, col) pair.
     feats = torch.cat([other, torch.ones(n_cols, 1, dtype=torch.float64)], 1)
     weights = neg_own[:, None] * neg_other[None, :]

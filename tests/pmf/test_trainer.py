@@ -169,3 +169,26 @@ def test_kept_epoch_is_the_last_without_early_stopping(problem) -> None:
     history = fit(_model(truth, n_factors=2), train, valid, plain(schedule=((0.05, 3),)))
     assert history.kept_epoch == 3
     assert history.best_epoch == min(history.epochs, key=lambda e: e["val_loss"])["epoch"]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "tolerance"), [("sgd", 1e-5), ("adam", 1e-3)], ids=["sgd-momentum", "adam"]
+)
+def test_row_sparse_updates_follow_the_dense_optimiser(problem, optimizer, tolerance) -> None:
+    # Small batches over a larger table: most rows are skipped by most steps, so the replayed
+    # drift of skipped rows is what keeps the two in step.
+    train, valid, truth = problem
+    weights = []
+    for sparse in (False, True):
+        model = _model(truth, n_factors=3)
+        config = plain(
+            optimizer=optimizer,
+            batch_size=16,
+            schedule=((0.01, 2),),
+            l2=0.05,
+            sparse_updates=sparse,
+        )
+        fit(model, train, valid, config)
+        weights.append(torch.cat([p.detach().ravel() for p in model.parameters()]))
+    scale = weights[0].abs().max()
+    assert (weights[0] - weights[1]).abs().max() <= tolerance * scale

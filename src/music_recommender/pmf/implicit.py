@@ -11,13 +11,16 @@ artist bias becomes a learned popularity prior.
 Training alternates exact least-squares updates of all user rows, then all artist rows
 (alternating least squares), each solved by a few conjugate-gradient steps over every row at once.
 The cost per sweep is linear in the number of played pairs: the zeros enter only through the
-small ``K x K`` Gram matrix of the other side.
+small ``K x K`` Gram matrix of the other side, and the played pairs through sparse-dense
+products on a CSR matrix (``PlayedPairs``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -29,6 +32,9 @@ from music_recommender.pmf.trainer import resolve_device
 
 logger = logging.getLogger(__name__)
 PLAYS_SCALES = ("raw", "user_median")
+# Other-side rows per sparse tile: 8192 x 129 floats = 4 MB of vectors read at random per tile.
+# Measured at 100 k x 59 k: one tile 3.7x slower (cache misses), 4096 slower again (per-tile rows).
+_TILE_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,11 @@ class ImplicitConfig:
 
 def _listener_medians(users: np.ndarray, plays: np.ndarray) -> np.ndarray:
     """Each row's listener's median plays, by one sort (no loop over listeners)."""
-    order = np.lexsort((plays, users))
+    span = float(plays.max()) - float(plays.min()) + 1.0
+    if len(users) and users.max() * span < 2**52:  # one exact float key: a 2.5x faster sort
+        order = np.argsort(users * span + (plays - plays.min()))
+    else:
+        order = np.lexsort((plays, users))
     sorted_users = users[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1]
     counts = np.diff(np.r_[starts, len(users)])
@@ -107,50 +117,170 @@ def confidence(users: Any, plays: Any, alpha: float, plays_scale: str) -> torch.
     return 1.0 + alpha * torch.log1p(torch.as_tensor(plays, dtype=torch.float32))
 
 
+@dataclass(frozen=True)
+class _Tile:
+    """The pairs whose other-side index falls in ``[offset, offset + width)``, as CSR."""
+
+    crow: torch.Tensor
+    col: torch.Tensor  # minus offset
+    start: int  # the tile's slice of PlayedPairs' pair arrays
+    stop: int
+    offset: int
+    width: int
+
+
+@dataclass(frozen=True)
+class PlayedPairs:
+    """One side's played pairs as sparse CSR tiles (own rows x a slice of the other side's rows).
+
+    ``conf`` is each pair's confidence, ``extra`` the confidence minus the weight the pair would
+    have unplayed. The solver touches the pairs only through sparse-dense products (sampled
+    dense-dense for the dots, sparse-dense for the sums): memory in the played pairs, no
+    ``pairs x factors`` temporaries, and the same code on CUDA. The other side is cut into tiles
+    of ``_TILE_ROWS`` rows, so the vectors a product reads at random stay in the CPU's cache.
+    """
+
+    tiles: list[_Tile]
+    conf: torch.Tensor  # per pair, tile by tile, rows in order within a tile
+    extra: torch.Tensor
+    shape: tuple[int, int]
+
+    @classmethod
+    def build(
+        cls,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        conf: torch.Tensor,
+        weight_own: torch.Tensor,
+        weight_other: torch.Tensor,
+    ) -> PlayedPairs:
+        """Sort the pairs by (tile, row, col) once; every sweep reuses the structure.
+
+        Memory: 16 bytes a pair (a 32-bit column, two float32 values; 64-bit columns past 2**31
+        rows), plus each tile's row pointers.
+        """
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        n_rows, n_other = len(weight_own), len(weight_other)
+        tile_of = cols // _TILE_ROWS
+        # One int64 key (tile, row, column within the tile): one sort instead of a 3-key lexsort.
+        order = np.argsort((tile_of * n_rows + rows) * _TILE_ROWS + cols % _TILE_ROWS)
+        rows, cols, tile_of = rows[order], cols[order], tile_of[order]
+        index = np.int32 if max(n_rows, len(rows)) < 2**31 else np.int64
+        bounds = np.searchsorted(tile_of, np.arange((n_other - 1) // _TILE_ROWS + 2))
+        tiles = []
+        for t, (start, stop) in enumerate(itertools.pairwise(bounds)):
+            offset = t * _TILE_ROWS
+            crow = np.r_[0, np.cumsum(np.bincount(rows[start:stop], minlength=n_rows))]
+            tiles.append(
+                _Tile(
+                    crow=torch.from_numpy(crow.astype(index)).to(conf.device),
+                    col=torch.from_numpy((cols[start:stop] - offset).astype(index)).to(conf.device),
+                    start=int(start),
+                    stop=int(stop),
+                    offset=offset,
+                    width=min(_TILE_ROWS, n_other - offset),
+                )
+            )
+        conf = conf[torch.from_numpy(order).to(conf.device)]
+        unplayed = weight_own[torch.from_numpy(rows).to(conf.device)]
+        unplayed *= weight_other[torch.from_numpy(cols).to(conf.device)]
+        return cls(tiles, conf, conf - unplayed, (n_rows, n_other))
+
+    def gather(self, table: torch.Tensor) -> torch.Tensor:
+        """``table[col]`` of every pair, in the pairs' order (a vector indexed by the other side)."""
+        return torch.cat([table[t.offset : t.offset + t.width][t.col.long()] for t in self.tiles])
+
+    def _csr(self, tile: _Tile, values: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": used as documented
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                tile.crow,
+                tile.col,
+                values[tile.start : tile.stop],
+                size=(self.shape[0], tile.width),
+            )
+
+    def sum_rows(
+        self, values: torch.Tensor, other: torch.Tensor, out: torch.Tensor
+    ) -> torch.Tensor:
+        """``out[r] = sum_j values_rj other[j]`` over each row's pairs (sparse @ dense)."""
+        out.zero_()
+        for tile in self.tiles:
+            out.addmm_(self._csr(tile, values), other[tile.offset : tile.offset + tile.width])
+        return out
+
+    def dots(self, own: torch.Tensor, other_t: list[torch.Tensor]) -> torch.Tensor:
+        """``own[r] . other[j]`` at every pair (sampled dense-dense); ``other_t``: per-tile ``other.T``."""
+        return torch.cat(
+            [
+                torch.sparse.sampled_addmm(
+                    self._csr(tile, self.extra), own, part, beta=0.0
+                ).values()
+                for tile, part in zip(self.tiles, other_t, strict=True)
+            ]
+        )
+
+    def split_columns(self, other: torch.Tensor) -> list[torch.Tensor]:
+        """``other.T`` cut into this side's tiles, each contiguous (as ``dots`` reads it)."""
+        return [other[t.offset : t.offset + t.width].T.contiguous() for t in self.tiles]
+
+
 def _solve_side(
     own: torch.Tensor,
     other: torch.Tensor,
     other_bias: torch.Tensor,
-    rows: torch.Tensor,
-    cols: torch.Tensor,
-    conf: torch.Tensor,
+    pairs: PlayedPairs,
     reg: torch.Tensor,
     cg_steps: int,
-    negative_own: torch.Tensor,
-    negative_other: torch.Tensor,
+    weight_own: torch.Tensor,
+    weight_other: torch.Tensor,
 ) -> torch.Tensor:
     """Update every row of ``own`` (``[factors | bias]``) given the other side by batched CG.
 
     Row ``r`` minimises ``sum_j c_rj (p_rj - b_j - own_r . [other_j | 1])^2 + own_r' diag(reg) own_r``
-    with ``p = 1, c = conf`` on the played pairs ``(rows, cols)`` and ``p = 0`` with weight
-    ``negative_own[r] * negative_other[j]`` everywhere else.
+    with ``p = 1, c = conf`` on its played pairs and ``p = 0`` with weight
+    ``weight_own[r] * weight_other[j]`` everywhere else. The unplayed pairs enter only through the
+    ``(k + 1) x (k + 1)`` Gram matrix of the other side, so the cost is linear in the played pairs.
     """
     feats = torch.cat([other, torch.ones_like(other_bias)[:, None]], dim=1)  # [y_j | 1]
-    gram = feats.T @ (feats * negative_other[:, None])
-    # Right-hand side: sum over all j of c*t*feat with t = p - b_j; first as if no pair were played.
-    base = -(feats.T @ (negative_other * other_bias))
-    f = feats[cols]
-    w0 = negative_own[rows] * negative_other[cols]
-    weight = conf * (1.0 - other_bias[cols]) + w0 * other_bias[cols]  # c*(1-b) - w0*(-b)
-    rhs = (negative_own[:, None] * base).index_add_(0, rows, f * weight[:, None])
-    extra = conf - w0
+    feats_t = pairs.split_columns(feats)
+    gram = feats.T @ (feats * weight_other[:, None])
+    # Right-hand side: sum over all j of w*t*feat with t = p - b_j; first as if no pair were played.
+    base = -(feats.T @ (weight_other * other_bias))
+    scale = weight_own[:, None]
+    target = pairs.conf - pairs.gather(other_bias) * pairs.extra  # c * (1 - b) + w0 * b
+    rhs = pairs.sum_rows(target, feats, torch.empty_like(own))
+    rhs.addcmul_(scale, base[None, :])
+    work = torch.empty_like(own)
 
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        out = negative_own[:, None] * (x @ gram) + x * reg
-        return out.index_add_(0, rows, f * (extra * (x[rows] * f).sum(1))[:, None])
+    def apply(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        # sum_j extra_rj (y_j . x_r) y_j: the dots at the played pairs only, then a sparse sum.
+        pairs.sum_rows(pairs.dots(x, feats_t) * pairs.extra, feats, out)
+        return out.addcmul_(scale, torch.mm(x, gram, out=work)).addcmul_(x, reg)
 
-    x = own.clone()
-    r = rhs - apply(x)
+    return _conjugate_gradient(apply, own, rhs, cg_steps, work)
+
+
+def _conjugate_gradient(
+    apply: Any, x: torch.Tensor, rhs: torch.Tensor, steps: int, work: torch.Tensor
+) -> torch.Tensor:
+    """``steps`` of CG on every row's system at once, from ``x``; ``rhs`` is overwritten.
+
+    Every ``rows x (k + 1)`` array is allocated once: a fresh one per operation would cost more
+    in page faults than the arithmetic at Last.fm-360K's size.
+    """
+    x = x.clone()
+    ap = torch.empty_like(x)
+    r = rhs.sub_(apply(x, ap))
     p = r.clone()
-    rs = (r * r).sum(1)
-    for _ in range(cg_steps):
-        ap = apply(p)
-        denom = (p * ap).sum(1).clamp_min(1e-20)
-        step = rs / denom
-        x += step[:, None] * p
-        r -= step[:, None] * ap
-        rs_new = (r * r).sum(1)
-        p = r + (rs_new / rs.clamp_min(1e-20))[:, None] * p
+    rs = torch.mul(r, r, out=ap).sum(1)
+    for _ in range(steps):
+        apply(p, ap)
+        step = rs / torch.mul(p, ap, out=work).sum(1).clamp_min(1e-20)
+        x.addcmul_(step[:, None], p)
+        r.addcmul_(step[:, None], ap, value=-1.0)
+        rs_new = torch.mul(r, r, out=work).sum(1)
+        p.mul_((rs_new / rs.clamp_min(1e-20))[:, None]).add_(r)
         rs = rs_new
     return x
 
@@ -187,33 +317,34 @@ def fit_implicit(
         )
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    # copies: the inputs may be read-only
-    rows = torch.tensor(np.asarray(users), dtype=torch.long, device=device)
-    cols = torch.tensor(np.asarray(items), dtype=torch.long, device=device)
-    conf = confidence(users, plays, config.alpha, config.plays_scale).to(device)
-    if not len(rows) == len(cols) == len(conf):
+    users_np = np.asarray(users, dtype=np.int64)
+    items_np = np.asarray(items, dtype=np.int64)
+    conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
+    if not len(users_np) == len(items_np) == len(conf):
         raise ValueError(
-            f"users, items and plays must have one length; got {len(rows)}, {len(cols)}, {len(conf)}"
+            "users, items and plays must have one length; "
+            f"got {len(users_np)}, {len(items_np)}, {len(conf)}"
         )
     k = config.n_factors
     user = _initial_rows(model.n_users, config, device)
     item = _initial_rows(model.n_items, config, device)
     reg = _regularisation(config, device)
-    popularity = torch.bincount(cols, minlength=model.n_items).float().clamp_min(1.0)
+    counts = np.bincount(items_np, minlength=model.n_items)
+    popularity = torch.as_tensor(counts, dtype=torch.float32, device=device).clamp_min(1.0)
     item_negative = popularity**config.negative_exponent
     item_negative *= model.n_items / item_negative.sum()
     ones_users = torch.ones(model.n_users, device=device)
+    by_user = PlayedPairs.build(users_np, items_np, conf, ones_users, item_negative)
+    by_item = PlayedPairs.build(items_np, users_np, conf, item_negative, ones_users)
     history = []
     for sweep in range(1, config.iterations + 1):
         start = time.perf_counter()
         user = _solve_side(
-            user, item[:, :k], item[:, k], rows, cols, conf, reg, config.cg_steps,
-            ones_users, item_negative,
-        )  # fmt: skip
+            user, item[:, :k], item[:, k], by_user, reg, config.cg_steps, ones_users, item_negative
+        )
         item = _solve_side(
-            item, user[:, :k], user[:, k], cols, rows, conf, reg, config.cg_steps,
-            item_negative, ones_users,
-        )  # fmt: skip
+            item, user[:, :k], user[:, k], by_item, reg, config.cg_steps, item_negative, ones_users
+        )
         history.append({"sweep": sweep, "seconds": time.perf_counter() - start})
     model.to(device)
     model.user_factors.weight.copy_(user[:, :k])
@@ -249,12 +380,10 @@ def fold_in(
     k = model.n_factors
     vectors = model.item_factors.weight.detach().cpu()
     bias = model.item_bias.weight.detach().cpu()[:, 0]
-    rows = torch.zeros(len(items), dtype=torch.long)
     conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale)
     reg = _regularisation(config, torch.device("cpu"))
     ones = torch.ones(model.n_items)
     # k + 1 conjugate-gradient steps solve the (k + 1)-unknown system exactly.
-    row = _solve_side(
-        torch.zeros(1, k + 1), vectors, bias, rows, items, conf, reg, k + 1, torch.ones(1), ones
-    )
+    pairs = PlayedPairs.build(np.zeros(len(items)), items.numpy(), conf, torch.ones(1), ones)
+    row = _solve_side(torch.zeros(1, k + 1), vectors, bias, pairs, reg, k + 1, torch.ones(1), ones)
     return row[0, :k], float(row[0, k])

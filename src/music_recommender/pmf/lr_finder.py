@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from music_recommender.pmf.row_sparse import RowSparseOptimizer
 from music_recommender.pmf.trainer import (
     Ratings,
     TrainConfig,
@@ -94,6 +95,7 @@ def lr_range_test(
     chosen = torch.randperm(len(data), generator=generator)[:probe_size].to(device)
     probe = Ratings(data.pairs[chosen], data.targets[chosen])
     optimizer = make_optimizer(net, config, start_lr)
+    probe_rows = net.batch_rows(probe.pairs) if hasattr(net, "batch_rows") else {}
     bias_coef = bias_coefficients(net, data, config)
     lrs: list[float] = []
     losses: list[float] = []
@@ -106,6 +108,8 @@ def lr_range_test(
             group["lr"] = lr
         net.train()
         loss = float(step(net, optimizer, data.pairs[idx], data.targets[idx], config, bias_coef))
+        if isinstance(optimizer, RowSparseOptimizer):
+            optimizer.prepare(probe_rows)  # the probe sees the weights a dense step would give
         value = evaluate(net, probe)
         if not (math.isfinite(loss) and math.isfinite(value)):
             break

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from music_recommender.pmf.row_sparse import RowSparseOptimizer
+
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam")
@@ -75,6 +77,9 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     progress: bool = False
+    # Read and update only the embedding rows each batch uses (pmf/row_sparse.py): an epoch costs
+    # the ratings, not the tables. false = torch's dense Adam / SGD over every row every step.
+    sparse_updates: bool = True
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -146,8 +151,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    """The optimiser the config names, at rate ``lr``."""
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, lr: float
+) -> torch.optim.Optimizer | RowSparseOptimizer:
+    """The optimiser the config names, at rate ``lr``; row-sparse when the model allows it."""
+    if config.sparse_updates and hasattr(model, "row_grads"):
+        return RowSparseOptimizer(model, config.optimizer, lr, config.momentum, config.weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     # Fused kernels: one pass over all parameters per step instead of a few ops per tensor.
     fused = all(p.device.type in ("cpu", "cuda") for p in params)
@@ -198,6 +207,12 @@ def step(
     bias_coef: BiasCoef | None = None,
 ) -> torch.Tensor:
     """One optimiser step on one batch; returns the batch MSE (detached)."""
+    if isinstance(optimizer, RowSparseOptimizer):
+        rows = model.batch_rows(pairs)
+        optimizer.prepare(rows)  # skipped steps first, so the forward pass sees dense weights
+        mse, grads, dense_grad = model.row_grads(pairs, targets, config.l2, bias_coef, rows)
+        optimizer.step_rows(grads, dense_grad)
+        return mse.detach()
     if hasattr(model, "fill_grads"):
         mse = model.fill_grads(pairs, targets, config.l2, bias_coef)
     else:
@@ -312,6 +327,8 @@ def fit(
             epoch, start = len(history.epochs) + 1, time.perf_counter()
             order = torch.randperm(len(train), generator=generator).to(device)
             train_loss = _train_epoch(model, optimizer, train, order, config, bias_coef)
+            if isinstance(optimizer, RowSparseOptimizer):
+                optimizer.catch_up()  # rows the last batches skipped, as a dense step moves them
             if not math.isfinite(train_loss):
                 raise FloatingPointError(
                     f"training loss became {train_loss} in epoch {epoch} at learning rate {lr}: "

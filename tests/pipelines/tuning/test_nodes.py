@@ -80,3 +80,12 @@ def test_tuning_parameters_name_their_key() -> None:
         LRRangeParams(start_lr=1.0, end_lr=0.1, num_steps=None, margin=1.0)
     with pytest.raises(ValueError, match=r"tuning\.grid_search\.epochs must be >= 1"):
         _grid(epochs=0)
+
+
+def test_a_diverging_candidate_is_recorded_and_all_diverging_is_one_clear_error(
+    model_input, quick_model
+) -> None:
+    sgd = {**quick_model, "optimizer": "sgd", "batch_size": 8, "momentum": 0.99}
+    args = (model_input["train"], model_input["validation"], model_input["id_index"], sgd)
+    with pytest.raises(ValueError, match="every grid candidate diverged at learning rate 1e\\+06"):
+        grid_search(*args, _grid(n_factors=[2, 3], use_suggested_lr=True), {"suggested_lr": 1e6})

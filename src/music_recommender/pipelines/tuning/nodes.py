@@ -95,11 +95,15 @@ def _candidate(
     )
     net = candidate.build(id_index["n_users"], id_index["n_items"], float(train["rating"].mean()))
     start = time.perf_counter()
-    history = fit(net, to_ratings(train), to_ratings(validation), candidate.train)
-    row = {
-        "n_factors": int(n_factors),
-        "l2": float(l2),
-        "lr": float(lr),
+    row: dict[str, Any] = {"n_factors": int(n_factors), "l2": float(l2), "lr": float(lr)}
+    try:
+        history = fit(net, to_ratings(train), to_ratings(validation), candidate.train)
+    except FloatingPointError:
+        # A candidate that diverges at this rate is a result of the search, not a failed run.
+        logger.warning("grid: n_factors %d, l2 %g diverged at rate %.3g", n_factors, l2, lr)
+        nan = float("nan")
+        return row | {"epochs": 0, "train_loss": nan, "val_loss": nan, "seconds": nan}
+    row |= {
         "epochs": len(history.epochs),
         "train_loss": history.epochs[-1]["train_loss"],
         "val_loss": evaluate(net, to_ratings(validation)),
@@ -133,6 +137,11 @@ def grid_search(
             for f, l2 in itertools.product(factors, l2s)
         ]
     )
+    if table["val_loss"].isna().all():
+        raise ValueError(
+            f"every grid candidate diverged at learning rate {lr:.3g}: set "
+            "tuning.grid_search.use_suggested_lr=false or lower model.schedule's first rate"
+        )
     best = table.loc[table["val_loss"].idxmin()]
     best_params = {
         "n_factors": int(best["n_factors"]),
