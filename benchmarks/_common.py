@@ -8,8 +8,12 @@ the model input back through the same catalog.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,42 @@ def _runtime_params(raw_dir: Path | None, params: str) -> dict[str, Any]:
     if raw_dir is not None:
         out["raw_data_dir"] = str(raw_dir.resolve())
     return out
+
+
+def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--threads`` (default: the project's compute.torch_threads) and ``--compete``."""
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: compute.torch_threads)"
+    )
+    parser.add_argument(
+        "--compete",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N CPU-bound processes beside the measurement (a shared machine)",
+    )
+
+
+@contextlib.contextmanager
+def competing(n: int) -> Iterator[None]:
+    """N busy processes for the duration: the load a shared machine puts beside a run."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(n, 0))]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def set_threads(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    """torch's thread count from ``--threads`` or compute.torch_threads; returns it."""
+    import torch  # noqa: PLC0415
+
+    threads = args.threads or params.get("compute", {}).get("torch_threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
 
 
 def plain(value: Any) -> Any:

@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import add_project_arguments, model_input
+from _common import add_compute_arguments, add_project_arguments, model_input, set_threads
 
 from music_recommender.pmf import PMF, Ratings, fit
 from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
@@ -158,10 +158,11 @@ def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_project_arguments(parser)
+    add_compute_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    torch.set_num_threads(2)
     data, params = model_input(args)
+    set_threads(args, params)
     runs = [one_seed(data, params, seed) for seed in args.seeds]
     names = ["random", "popularity", "explicit", "als", "ours"]
     labels = {

@@ -25,11 +25,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import add_project_arguments, model_input, parameters
+from _common import (
+    add_compute_arguments,
+    add_project_arguments,
+    competing,
+    model_input,
+    parameters,
+    set_threads,
+)
 
 from music_recommender.pipelines.model_input import to_ratings
 from music_recommender.pmf import Ratings, evaluate, fit
@@ -72,18 +78,20 @@ def fit_svd(train, test, seed: int) -> tuple[float, float]:
 
 def quality(args: argparse.Namespace) -> dict[str, float]:
     """Print the side-by-side table; return the medians."""
-    torch.set_num_threads(2)
     data, params = model_input(args)
+    threads = set_threads(args, params)
     train, validation, test = (data[f"{p}_ratings"] for p in ("train", "validation", "test"))
     print(
         f"data: {len(train):,} train / {len(validation):,} validation / {len(test):,} test "
         f"ratings ({data['rating_scaler']['method']})"
     )
     print(f"{'seed':>4} {'pmf mse':>9} {'svd mse':>9} {'pmf s':>7} {'svd s':>7}")
+    print(f"torch threads: {threads}; competing CPU-bound processes: {args.compete}")
     rows = []
     for seed in SEEDS:
-        pmf_mse, pmf_s = fit_pmf(data, params["model"], seed)
-        svd_mse, svd_s = fit_svd(train, test, seed)
+        with competing(args.compete):
+            pmf_mse, pmf_s = fit_pmf(data, params["model"], seed)
+            svd_mse, svd_s = fit_svd(train, test, seed)
         rows.append((pmf_mse, svd_mse, pmf_s, svd_s))
         print(f"{seed:>4} {pmf_mse:9.4f} {svd_mse:9.4f} {pmf_s:7.2f} {svd_s:7.2f}")
     med = [statistics.median(col) for col in zip(*rows, strict=True)]
@@ -94,12 +102,13 @@ def quality(args: argparse.Namespace) -> dict[str, float]:
         "pmf_fit_s": round(med[2], 3),
         "svd_fit_s": round(med[3], 3),
         "time_ratio": round(med[2] / med[3], 3),
+        "threads": threads,
+        "competing_processes": args.compete,
     }
 
 
 def one_scale(n: int, model_params: dict) -> dict[str, float]:
     """One epoch on ``n`` synthetic ratings (run in its own process for a clean memory peak)."""
-    torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     n_users = max(100, n // 50)
     n_items = max(100, int(np.sqrt(n) * 5))
@@ -152,20 +161,24 @@ def scale(sizes: list[int], args: argparse.Namespace) -> list[dict[str, float]]:
 
 
 def _env_args(args: argparse.Namespace) -> list[str]:
-    return [*(["--env", args.env] if args.env else []), "--params", args.params]
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    return [*(["--env", args.env] if args.env else []), "--params", args.params, *threads]
 
 
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_project_arguments(parser)
+    add_compute_arguments(parser)
     parser.add_argument(
         "--scale", nargs="+", type=float, metavar="N", help="synthetic sizes, e.g. 1e5 1e6 1e7"
     )
     parser.add_argument("--scale-one", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale_one:
-        model_params = parameters(args.env, args.params)["model"]
+        params = parameters(args.env, args.params)
+        set_threads(args, params)
+        model_params = params["model"]
         print(json.dumps(one_scale(int(args.scale_one), model_params)))
     elif args.scale:
         print(json.dumps({"scale": scale([int(n) for n in args.scale], args)}))

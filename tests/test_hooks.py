@@ -65,3 +65,19 @@ def test_file_locations_lists_stored_datasets_relative_to_the_project(tmp_path) 
 def test_transcoded_names_are_listed_once(tmp_path, name) -> None:
     catalog = DataCatalog({name: JSONDataset(filepath=str(tmp_path / "f.png"))})
     assert hooks.file_locations(catalog, [name], str(tmp_path)) == {"figure": "f.png"}
+
+
+def test_torch_threads_come_from_the_compute_parameter() -> None:
+    import torch  # noqa: PLC0415
+
+    before = torch.get_num_threads()
+    catalog = DataCatalog({"params:compute.torch_threads": MemoryDataset(1)})
+    try:
+        hooks.TorchThreadsHook().before_pipeline_run({}, catalog)
+        assert torch.get_num_threads() == 1
+        hooks.apply_torch_threads(None)  # null keeps whatever is set
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match=r"compute\.torch_threads must be null or an integer >= 1"):
+        hooks.apply_torch_threads(0)

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from music_recommender.hooks import DataErrorMessageHook, OutputLocationsHook
+from music_recommender.hooks import DataErrorMessageHook, OutputLocationsHook, TorchThreadsHook
 
-HOOKS = (OutputLocationsHook(), DataErrorMessageHook())
+HOOKS = (OutputLocationsHook(), DataErrorMessageHook(), TorchThreadsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

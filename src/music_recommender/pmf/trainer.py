@@ -78,8 +78,10 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = False
     # Read and update only the embedding rows each batch uses (pmf/row_sparse.py): an epoch costs
-    # the ratings, not the tables. false = torch's dense Adam / SGD over every row every step.
-    sparse_updates: bool = True
+    # the ratings, not the tables. false = torch's dense Adam / SGD over every row every step;
+    # "auto" = row-sparse once the tables hold more than SPARSE_ABOVE x batch_size rows (the two
+    # give the same weights, so this only chooses the faster).
+    sparse_updates: bool | str = "auto"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -107,6 +109,10 @@ class TrainConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
+        if self.sparse_updates not in (True, False, "auto"):
+            raise ValueError(
+                f"sparse_updates must be true, false or auto; got {self.sparse_updates!r}"
+            )
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or null; got {self.patience}")
 
@@ -151,11 +157,25 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+# "auto" switches to row-sparse updates above this many table rows per batch row: measured, a
+# dense fused Adam step beats the row-sparse one on hetrec-2k's 4.7 k rows (batches of 2,048)
+# and loses 3x at 216 k rows.
+SPARSE_ABOVE = 32
+
+
+def _row_sparse(model: nn.Module, config: TrainConfig) -> bool:
+    if not hasattr(model, "row_grads") or config.sparse_updates is False:
+        return False
+    if config.sparse_updates is True:
+        return True
+    return model.n_users + model.n_items > SPARSE_ABOVE * config.batch_size
+
+
 def make_optimizer(
     model: nn.Module, config: TrainConfig, lr: float
 ) -> torch.optim.Optimizer | RowSparseOptimizer:
     """The optimiser the config names, at rate ``lr``; row-sparse when the model allows it."""
-    if config.sparse_updates and hasattr(model, "row_grads"):
+    if _row_sparse(model, config):
         return RowSparseOptimizer(model, config.optimizer, lr, config.momentum, config.weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     # Fused kernels: one pass over all parameters per step instead of a few ops per tensor.
