@@ -38,7 +38,7 @@ def test_recommend_for_a_known_user_prints_a_table(trained_project, capsys) -> N
     assert cli.run(["--project", str(project), "recommend", "--user", str(user), "-n", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["rank", "artist", "score"] and len(lines) == 5
-    recs = pd.read_csv(project / "data/07_model_output/recommendations.csv", keep_default_na=False)
+    recs = pd.read_parquet(project / "data/07_model_output/recommendations.parquet")
     expected = recs[recs["user_id"] == user].head(4)["artist_name"].tolist()
     assert all(name in "\n".join(lines) for name in expected)
 

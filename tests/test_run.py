@@ -108,7 +108,7 @@ def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) 
     # article's SGD then diverges in every grid candidate; a narrower range keeps the test about
     # the environment, not about that data.
     run(kedro_project, raw_folder, env="seed", **{"tuning.lr_range_test.end_lr": 0.2})
-    data = kedro_project / "data"
+    data = kedro_project / "data" / "seed"  # each environment writes its own outputs
     assert (
         json.loads((data / "05_model_input/rating_scaler.json").read_text())["method"] == "zscore"
     )
@@ -134,8 +134,8 @@ def test_demo_environment_generates_its_data_and_runs_everything(
     kedro_project: Path, tmp_path: Path
 ) -> None:
     run(kedro_project, tmp_path / "unused", env="demo")
-    data = kedro_project / "data"
-    raw = data / "01_raw/synthetic-demo"
+    data = kedro_project / "data" / "demo"  # each environment writes its own outputs
+    raw = kedro_project / "data" / "01_raw/synthetic-demo"
     assert (raw / "user_artists.dat").exists() and (raw / "artists.dat").exists()
     summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
     assert summary["raw"]["users"] == 400
@@ -159,3 +159,32 @@ def test_second_run_keeps_the_first_runs_outputs(kedro_project: Path, raw_folder
         "08_reporting/ranking_metrics.json",
     ):
         assert len([p for p in (data / name).iterdir() if p.is_dir()]) == 2, name
+
+
+def test_environments_keep_their_outputs_apart(kedro_project: Path, raw_folder: Path) -> None:
+    params = {
+        "training.rating.options.hyperparameters": "fixed",
+        "preprocessing.filter.min_listeners_per_artist": 2,
+    }
+    run(kedro_project, raw_folder, ["preprocessing"], **params)
+    run(kedro_project, raw_folder, ["preprocessing"], env="seed", **params)
+    base = kedro_project / "data/05_model_input/rating_scaler.json"
+    seed = kedro_project / "data/seed/05_model_input/rating_scaler.json"
+    assert json.loads(base.read_text())["method"] == "log_zscore"
+    assert json.loads(seed.read_text())["method"] == "zscore"
+
+
+def test_scale_environment_runs_end_to_end_on_a_tiny_setting_of_itself(
+    kedro_project: Path, tmp_path: Path
+) -> None:
+    run(kedro_project, tmp_path / "unused", env="scale", scale_users=300, scale_artists=500)
+    raw = kedro_project / "data/01_raw/synthetic-scale/300x500"
+    assert (raw / "user_artists.dat").exists()
+    data = kedro_project / "data" / "scale"
+    index = json.loads((data / "05_model_input/id_index.json").read_text())
+    assert index["n_users"] == 300
+    recs = pd.read_parquet(data / "07_model_output/recommendations.parquet")
+    assert len(recs) == 10 * index["n_users"]
+    ranking = json.loads(latest(data / "08_reporting/ranking_metrics.json").read_text())
+    assert ranking["protocol"]["sampled_users"] is None  # 300 listeners: below max_users
+    assert latest(data / "08_reporting/report.html").stat().st_size > 10_000

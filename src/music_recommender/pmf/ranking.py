@@ -226,18 +226,22 @@ class HoldoutTask:
             n_items=n_items,
         )
 
-    def evaluate(self, scorer: Scorer, k: int, budget_mb: float) -> dict[str, float]:
-        """Mean ranking metrics of every user's top ``k`` (training pairs excluded) and coverage.
+    def evaluate(
+        self, scorer: Scorer, k: int, budget_mb: float, users: np.ndarray | None = None
+    ) -> dict[str, float]:
+        """Mean ranking metrics of each user's top ``k`` (training pairs excluded) and coverage.
 
-        Coverage = distinct artists in anyone's top ``k`` / all artists.
+        ``users``: whom to rank for (default: everyone). Coverage = distinct artists in their
+        top ``k`` lists / all artists.
         """
         seen = pairs_matrix(self.users, self.items, self.n_users, self.n_items)
         relevant = pairs_matrix(*self.held_out[:2], self.n_users, self.n_items)
         size = rows_per_batch(self.n_items, budget_mb)
+        everyone = np.arange(self.n_users) if users is None else np.asarray(users, dtype=np.int64)
         sums: dict[str, float] = {}
         shown = np.zeros(self.n_items, dtype=bool)
-        for start in range(0, self.n_users, size):
-            batch = np.arange(start, min(start + size, self.n_users))
+        for start in range(0, len(everyone), size):
+            batch = everyone[start : start + size]
             index, _ = top_n(scorer(batch), seen[batch], k)
             shown[index.ravel()] = True
             for key, value in ranking_metrics(index, relevant[batch], k).items():

@@ -23,7 +23,7 @@ from music_recommender.pmf.implicit import ImplicitConfig
 
 IMPLICIT = ImplicitConfig(n_factors=4, alpha=10.0, reg=5.0, bias_reg=5.0, iterations=3, seed=0)
 RECOMMEND = RecommendParams(objective="implicit", n=5, similar_n=3, memory_budget_mb=0.01)
-RANKING = RankingParams(holdout_fraction=0.2, k=5, seed=0)
+RANKING = RankingParams(holdout_fraction=0.2, k=5, seed=0, max_users=None)
 RECIPE = {
     "n_factors": 4,
     "optimizer": "adam",
@@ -157,11 +157,18 @@ def test_an_artist_seen_only_in_the_held_out_rows_still_has_a_row(
     data = pd.concat([others, moved.drop_duplicates(["user_index", "artist_index"])])
     data = data.sort_values(["user_index", "artist_index"], ignore_index=True)
     for seed in range(50):
-        seen, held_out = split_holdout(data, RankingParams(0.2, 5, seed))
+        seen, held_out = split_holdout(data, RankingParams(0.2, 5, seed, None))
         if last in set(held_out["artist_index"]) and last not in set(seen["artist_index"]):
             break
     else:
         pytest.fail("no seed holds the last artist out")
-    out = _run_recommending(model_input, rating_model, data, RankingParams(0.2, 5, seed))
+    out = _run_recommending(model_input, rating_model, data, RankingParams(0.2, 5, seed, None))
     assert out["ranking_metrics"]["protocol"]["held_out_pairs"] == len(held_out)
     assert out["ranking_metrics"]["protocol"]["artists"] == last + 1
+
+
+def test_ranking_on_a_sample_of_listeners(model_input, rating_model) -> None:
+    sample = RankingParams(holdout_fraction=0.2, k=5, seed=0, max_users=20)
+    out = _run_recommending(model_input, rating_model, model_input["interactions"], sample)
+    protocol = out["ranking_metrics"]["protocol"]
+    assert protocol["sampled_users"] == 20 and protocol["users"] <= 20

@@ -7,8 +7,10 @@ import pytest
 from music_recommender.pipelines.tuning.nodes import (
     GridParams,
     LRRangeParams,
+    SampleParams,
     grid_search,
     run_lr_range_test,
+    sample_for_tuning,
 )
 
 
@@ -89,3 +91,13 @@ def test_a_diverging_candidate_is_recorded_and_all_diverging_is_one_clear_error(
     args = (model_input["train"], model_input["validation"], model_input["id_index"], sgd)
     with pytest.raises(ValueError, match="every grid candidate diverged at learning rate 1e\\+06"):
         grid_search(*args, _grid(n_factors=[2, 3], use_suggested_lr=True), {"suggested_lr": 1e6})
+
+
+def test_tuning_sample_is_seeded_and_proportional(model_input) -> None:
+    train, validation = model_input["train"], model_input["validation"]
+    a = sample_for_tuning(train, validation, SampleParams(rows=len(train) // 2, seed=1))
+    b = sample_for_tuning(train, validation, SampleParams(rows=len(train) // 2, seed=1))
+    assert a[0].equals(b[0]) and a[1].equals(b[1])
+    assert 0.3 * len(train) < len(a[0]) < 0.7 * len(train)
+    whole = sample_for_tuning(train, validation, SampleParams(rows=None, seed=1))
+    assert whole[0] is train and whole[1] is validation

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from music_recommender.pipelines.model_input import holdout, to_ratings
@@ -15,6 +16,20 @@ from music_recommender.pmf import evaluate, fit, lr_range_test
 from music_recommender.pmf.recipe import Recipe
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """How many training ratings tuning sees (``tuning.sample``); null rows = all of them."""
+
+    rows: int | None
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.rows is not None and (isinstance(self.rows, bool) or self.rows < 1):
+            raise ValueError(
+                f"tuning.sample.rows must be null or an integer >= 1; got {self.rows!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,22 @@ class GridParams:
                 "tuning.grid_search.holdout_fraction must be in (0, 1); "
                 f"got {self.holdout_fraction!r}"
             )
+
+
+def sample_for_tuning(
+    train: pd.DataFrame, validation: pd.DataFrame, sample: SampleParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded share of train and validation, so that tuning stays a fraction of training."""
+    if sample.rows is None or len(train) <= sample.rows:
+        return train, validation
+    share = sample.rows / len(train)
+    rng = np.random.default_rng(sample.seed)
+    keep = rng.random(len(train)) < share
+    keep_val = rng.random(len(validation)) < share
+    logger.info(
+        "Tuning on a sample: %s of %s training ratings", f"{keep.sum():,}", f"{len(train):,}"
+    )
+    return train[keep].reset_index(drop=True), validation[keep_val].reset_index(drop=True)
 
 
 def run_lr_range_test(

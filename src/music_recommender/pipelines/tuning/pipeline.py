@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from music_recommender.pipelines.tuning.nodes import grid_search, run_lr_range_test
+from music_recommender.pipelines.tuning.nodes import (
+    grid_search,
+    run_lr_range_test,
+    sample_for_tuning,
+)
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
     """The `tuning` modular pipeline."""
     nodes = [
         Node(
+            sample_for_tuning,
+            ["train_ratings", "validation_ratings", "params:sample"],
+            ["train_sample", "validation_sample"],
+            name="sample_for_tuning",
+        ),
+        Node(
             run_lr_range_test,
-            ["train_ratings", "id_index", "params:model", "params:lr_range_test"],
+            ["train_sample", "id_index", "params:model", "params:lr_range_test"],
             "lr_range_test",
             name="lr_range_test",
         ),
         Node(
             grid_search,
             [
-                "train_ratings",
-                "validation_ratings",
+                "train_sample",
+                "validation_sample",
                 "id_index",
                 "params:model",
                 "params:grid_search",

@@ -1,0 +1,187 @@
+"""`kedro run --env scale` (Last.fm-360K's shape) pipeline by pipeline: wall seconds, peak RSS.
+
+    python benchmarks/scale.py                                   # the full 359 k x 200 k set
+    python benchmarks/scale.py --params scale_users=3000,scale_artists=4000 --skip-ratio
+
+Each pipeline runs in its own process through a KedroSession (as `kedro run --env scale
+--pipelines NAME` would), so its peak RSS is its own. Then implicit's ALS (128 factors, the same
+confidence, regularisation and sweeps as the project's implicit model) is fitted on the scale
+run's own ranking holdout and ranked for the same sampled listeners, beside the pipeline's
+NDCG@10; and the solver's CPU time per sweep against ALS is measured on the 100 k-listener
+synthetic (benchmarks/implicit_solver.py). Needs the bench extra for ALS. The last line is one
+JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, _runtime_params, plain
+
+PIPELINES = ("preprocessing", "tuning", "training", "reporting")
+ENV = "scale"
+
+# One pipeline in a fresh interpreter; prints its CPU seconds and peak RSS as JSON.
+_CHILD = """
+import json, os, resource, sys, time
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+project, env, pipeline, runtime = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+bootstrap_project(project)
+with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
+    session.run(pipeline_names=[pipeline])
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss / 2**20}))
+"""
+
+
+def run_pipelines(project: Path, runtime: dict) -> list[dict]:
+    """Each pipeline in its own process; a line per pipeline."""
+    rows = []
+    for name in PIPELINES:
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(project), ENV, name, json.dumps(runtime)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        row = {"pipeline": name, "wall_s": time.perf_counter() - start}
+        row |= json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(
+            f"{name:>13}: {row['wall_s']:7.1f} s wall, {row['cpu_s']:7.1f} s CPU, "
+            f"peak RSS {row['peak_rss_gb']:.2f} GB",
+            flush=True,
+        )
+    return rows
+
+
+def _catalog(project: Path, runtime: dict) -> tuple[dict, dict]:
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=ENV, runtime_params=runtime) as session:
+        context = session.load_context()
+        names = ("interactions", "id_index", "ranking_metrics")
+        return {n: context.catalog.load(n) for n in names}, plain(context.params)
+
+
+def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float, dict]:
+    """(ALS NDCG@k, pipeline NDCG@k, data facts) on the scale run's own holdout and listeners."""
+    from implicit.cpu.als import AlternatingLeastSquares  # noqa: PLC0415 (bench extra)
+
+    from music_recommender.pipelines.training.recommending.nodes import (  # noqa: PLC0415
+        RankingParams,
+        split_holdout,
+    )
+    from music_recommender.pmf.implicit import confidence  # noqa: PLC0415
+    from music_recommender.pmf.ranking import HoldoutTask  # noqa: PLC0415
+
+    data, params = _catalog(project, runtime)
+    recommending = params["training"]["recommending"]
+    ranking = RankingParams(**recommending["ranking"])
+    implicit = recommending["implicit"]
+    seen, held_out = split_holdout(data["interactions"], ranking)
+    n_users, n_items = data["id_index"]["n_users"], data["id_index"]["n_items"]
+    cols = ["user_index", "artist_index", "weight"]
+    task = HoldoutTask(
+        *(seen[c].to_numpy() for c in cols),
+        held_out=tuple(held_out[c].to_numpy() for c in cols),
+        n_users=n_users,
+        n_items=n_items,
+    )
+    conf = confidence(task.users, task.plays, implicit["alpha"], implicit["plays_scale"]).numpy()
+    matrix = sp.csr_matrix(
+        (conf - 1.0, (task.users, task.items)), shape=(n_users, n_items), dtype=np.float32
+    )
+    model = AlternatingLeastSquares(
+        factors=implicit["n_factors"],
+        regularization=implicit["reg"],
+        alpha=1.0,
+        iterations=implicit["iterations"],
+        random_state=0,
+        num_threads=torch.get_num_threads(),
+    )
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 (installed with scikit-learn)
+
+    with threadpool_limits(limits=torch.get_num_threads()):
+        model.fit(matrix, show_progress=False)
+    users_f, items_f = torch.as_tensor(model.user_factors), torch.as_tensor(model.item_factors)
+    sample = None
+    if ranking.max_users is not None and ranking.max_users < n_users:
+        rng = np.random.default_rng(ranking.seed)
+        sample = np.sort(rng.choice(n_users, ranking.max_users, replace=False))
+    budget = recommending["recommend"]["memory_budget_mb"]
+    als = task.evaluate(
+        lambda b: users_f[torch.as_tensor(b)] @ items_f.T, ranking.k, budget, sample
+    )
+    key = f"ndcg@{ranking.k}"
+    facts = {"rows": len(data["interactions"]), "users": n_users, "artists": n_items}
+    return als[key], data["ranking_metrics"]["models"]["implicit"][key], facts
+
+
+def solver_ratio() -> float:
+    """CPU per sweep, ours / ALS, at 100 k x 59 k (benchmarks/implicit_solver.py, one process)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("implicit_solver.py")),
+            "--users",
+            "100000",
+            "--artists",
+            "59000",
+            "--repeats",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    print(out.strip().splitlines()[-2])
+    return json.loads(out.strip().splitlines()[-1])["implicit_sweep_cpu_ratio_vs_als"]
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, default=ROOT, help="project folder")
+    parser.add_argument("--params", default="", help='runtime parameters, "k=v,..."')
+    parser.add_argument("--skip-ratio", action="store_true", help="skip the 100 k solver timing")
+    args = parser.parse_args()
+    runtime = _runtime_params(None, args.params)
+    torch.set_num_threads(1)
+    rows = run_pipelines(args.project, runtime)
+    als_ndcg, ndcg, facts = als_on_the_same_holdout(args.project, runtime)
+    print(f"NDCG@10 on the scale holdout: implicit PMF {ndcg:.4f}, implicit's ALS {als_ndcg:.4f}")
+    ratio = None if args.skip_ratio else solver_ratio()
+    print(
+        json.dumps(
+            {
+                **facts,
+                "total_s": round(sum(r["wall_s"] for r in rows), 1),
+                "peak_rss_gb": round(max(r["peak_rss_gb"] for r in rows), 2),
+                "implicit_sweep_cpu_ratio_vs_als": ratio,
+                "ndcg10": round(ndcg, 4),
+                "als_ndcg10": round(als_ndcg, 4),
+                "pipelines": {r["pipeline"]: round(r["wall_s"], 1) for r in rows},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
