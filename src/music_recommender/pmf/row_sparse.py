@@ -63,15 +63,21 @@ class RowSparseOptimizer:
             for name, param in self.tables.items()
         }
         self.steps = 0
+        self._pending: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
         self._drift: torch.Tensor | None = None  # Adam's drift per (start step, skipped steps)
         self.tables_dtype = next(iter(self.tables.values())).dtype if self.tables else torch.float32
 
     @torch.no_grad()
     def prepare(self, rows: dict[str, tuple[torch.Tensor, Any]]) -> None:
-        """Before a batch's forward pass: bring the rows it uses up to the current step."""
+        """Before a batch's forward pass: bring the rows it uses up to the current step.
+
+        The caught-up weights are written back (the forward pass reads them); their moments are
+        kept for ``step_rows``, which then needs no second gather.
+        """
+        self._pending = {}
         for name, (table_rows, _) in rows.items():
             if name in self.tables:
-                self._replay(name, table_rows, self.steps)
+                self._pending[name] = self._replay(name, table_rows, self.steps, keep=True)
 
     @torch.no_grad()
     def step_rows(self, grads: dict[str, RowGrad], dense_grad: torch.Tensor | None) -> None:
@@ -81,14 +87,18 @@ class RowSparseOptimizer:
         """
         self.steps += 1
         for name, (rows, grad) in grads.items():
-            table = self.tables[name]
-            table.index_copy_(
-                0, rows, self._update(table.index_select(0, rows), grad, self.state[name], rows)
-            )
+            weight, slots = self._pending.pop(name)
+            new = self._update(weight, grad, slots)
+            self.tables[name].index_copy_(0, rows, new)
+            for slot, value in zip(self.state[name], slots, strict=True):
+                slot.index_copy_(0, rows, value)
             self.last[name].index_fill_(0, rows, self.steps)
         if dense_grad is not None:
             for k, param in enumerate(self.dense):
-                param.copy_(self._update(param, dense_grad.expand_as(param), self.state[k], None))
+                slots = [slot.clone() for slot in self.state[k]]
+                param.copy_(self._update(param, dense_grad.expand_as(param), slots))
+                for slot, value in zip(self.state[k], slots, strict=True):
+                    slot.copy_(value)
 
     @torch.no_grad()
     def catch_up(self) -> None:
@@ -96,29 +106,43 @@ class RowSparseOptimizer:
         for name, table in self.tables.items():
             self._replay(name, torch.arange(len(table), device=table.device), self.steps)
 
-    def _replay(self, name: str, rows: torch.Tensor, until: int) -> None:
-        """Apply the steps ``last[rows] + 1 .. until`` that had no gradient for these rows."""
+    def _replay(
+        self, name: str, rows: torch.Tensor, until: int, keep: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Apply the steps ``last[rows] + 1 .. until`` that had no gradient for these rows.
+
+        Returns the rows' weights and moments afterwards; the weights are written back, the
+        moments too unless ``keep`` (the caller will write them after its own step).
+        """
+        table, state = self.tables[name], self.state[name]
+        weight = table.index_select(0, rows)
+        slots = [slot.index_select(0, rows) for slot in state]
         last = self.last[name].index_select(0, rows)
         skipped = until - last
         if not bool((skipped > 0).any()):
-            return
-        lr, table, slots = self.param_groups[0]["lr"], self.tables[name], self.state[name]
+            return weight, slots
+        lr = self.param_groups[0]["lr"]
         if self.kind == "sgd":
             mu = self.momentum
             decay = mu ** skipped.to(table.dtype)
             drift = mu * (1 - decay) / (1 - mu) if mu else torch.zeros_like(decay)
-            buf = slots[0].index_select(0, rows)
-            table.index_copy_(0, rows, table.index_select(0, rows) - lr * buf * drift[:, None])
-            slots[0].index_copy_(0, rows, buf * decay[:, None])
+            weight = weight - lr * slots[0] * drift[:, None]
+            slots = [slots[0] * decay[:, None]]
         else:
             beta1, beta2 = _BETAS
-            weight = self._adam_drift(last, skipped)
-            m, v = slots[0].index_select(0, rows), slots[1].index_select(0, rows)
+            m, v = slots
             ratio = torch.where(v > 0, m / v.sqrt().clamp_min(1e-30), 0.0)
-            table.index_copy_(0, rows, table.index_select(0, rows) - lr * ratio * weight[:, None])
-            slots[0].index_copy_(0, rows, m * (beta1 ** skipped.to(m.dtype))[:, None])
-            slots[1].index_copy_(0, rows, v * (beta2 ** skipped.to(v.dtype))[:, None])
-        self.last[name].index_fill_(0, rows, until)
+            weight = weight - lr * ratio * self._adam_drift(last, skipped)[:, None]
+            slots = [
+                m * (beta1 ** skipped.to(m.dtype))[:, None],
+                v * (beta2 ** skipped.to(v.dtype))[:, None],
+            ]
+        table.index_copy_(0, rows, weight)
+        if not keep:
+            for slot, value in zip(state, slots, strict=True):
+                slot.index_copy_(0, rows, value)
+            self.last[name].index_fill_(0, rows, until)
+        return weight, slots
 
     def _adam_drift(self, last: torch.Tensor, skipped: torch.Tensor) -> torch.Tensor:
         """``sum_{s=1..skipped} (beta1 / sqrt(beta2))^s sqrt(1 - beta2^t) / (1 - beta1^t)``, t = last + s.
@@ -140,36 +164,20 @@ class RowSparseOptimizer:
         return self._drift[last, skipped.clamp_max(_DRIFT_STEPS)]
 
     def _update(
-        self,
-        weight: torch.Tensor,
-        grad: torch.Tensor,
-        slots: list[torch.Tensor],
-        rows: torch.Tensor | None,
+        self, weight: torch.Tensor, grad: torch.Tensor, slots: list[torch.Tensor]
     ) -> torch.Tensor:
+        """One optimiser step on ``weight``; ``slots`` (its moments) are updated in place."""
         lr = self.param_groups[0]["lr"]
         if self.weight_decay:
             grad = grad + self.weight_decay * weight
         if self.kind == "sgd":
-            buf = slots[0].index_select(0, rows) if rows is not None else slots[0]
-            buf = buf * self.momentum + grad if self.momentum else grad
-            self._store(slots[0], rows, buf)
-            return weight - lr * buf
+            if self.momentum:
+                slots[0].mul_(self.momentum).add_(grad)
+                return weight - lr * slots[0]
+            return weight - lr * grad
         beta1, beta2 = _BETAS
-        m = (slots[0].index_select(0, rows) if rows is not None else slots[0]) * beta1 + (
-            1 - beta1
-        ) * grad
-        v = (slots[1].index_select(0, rows) if rows is not None else slots[1]) * beta2 + (
-            1 - beta2
-        ) * grad * grad
-        self._store(slots[0], rows, m)
-        self._store(slots[1], rows, v)
+        m = slots[0].mul_(beta1).add_(grad, alpha=1 - beta1)
+        v = slots[1].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         m_hat = m / (1 - beta1**self.steps)
         v_hat = v / (1 - beta2**self.steps)
         return weight - lr * m_hat / (v_hat.sqrt() + _EPS)
-
-    @staticmethod
-    def _store(slot: torch.Tensor, rows: torch.Tensor | None, value: torch.Tensor) -> None:
-        if rows is None:
-            slot.copy_(value)
-        else:
-            slot.index_copy_(0, rows, value)
