@@ -7,8 +7,8 @@ Same synthetic matrix (music_recommender.synthetic: 50 artists per listener), sa
 same conjugate-gradient steps (3), one process, runs alternated (ours, ALS, ours, ALS, ...),
 each fitting ``--sweeps`` sweeps; one torch thread and one implicit thread unless ``--threads``.
 Our time includes the fit's set-up (confidence, sparse tiles), spread over the sweeps. Prints CPU
-and wall seconds per sweep, and our fit's peak working memory (growth of the process's peak RSS
-during the first fit, which runs first); the last line is one JSON object.
+and wall seconds per sweep, and our fit's peak working memory (growth of peak RSS during a fit in
+a fresh process that holds only the pairs); the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ import gc
 import json
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,16 +73,51 @@ def als(matrix: sp.csr_matrix, sweeps: int, threads: int) -> None:
     model.fit(matrix, show_progress=False)
 
 
+_PEAK_CHILD = """
+import resource, sys
+import numpy as np, torch
+from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
+torch.set_num_threads(1)
+data = np.load(sys.argv[1])
+users, items, plays = data["users"], data["items"], data["plays"]
+n_users, n_items = int(sys.argv[2]), int(sys.argv[3])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+config = ImplicitConfig(n_factors=int(sys.argv[4]), iterations=2, device="cpu")
+fit_implicit(config.build(n_users, n_items), users, items, plays, config)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**10)
+"""
+
+
+def _fit_peak_mb(users, items, plays, n_users: int, n_items: int) -> float:
+    """Peak RSS growth of a fit in a fresh process holding only the pairs: the fit's own memory."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pairs.npz"
+        np.savez(path, users=users, items=items, plays=plays)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _PEAK_CHILD,
+                str(path),
+                str(n_users),
+                str(n_items),
+                str(FACTORS),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def one_size(n_users: int, n_artists: int, args: argparse.Namespace) -> dict:
     """Alternated repeats at one size."""
     users, items, plays = _data(n_users, n_artists)
     conf = confidence(users, plays, 20.0, "user_median").numpy() - 1.0  # ALS adds the 1
     matrix = sp.csr_matrix((conf, (users, items)), shape=(n_users, n_artists), dtype=np.float32)
     times: dict[str, list[tuple[float, float]]] = {"ours": [], "als": []}
-    # Our fit runs first, so the growth of the process's peak RSS is its own peak working memory.
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    fit_peak_mb = _fit_peak_mb(users, items, plays, n_users, n_artists)
     times["ours"].append(_timed(lambda: ours(users, items, plays, n_users, n_artists, args.sweeps)))
-    fit_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10 - before
     input_mb = (users.nbytes + items.nbytes + plays.nbytes) / 2**20
     factors_mb = (n_users + n_artists) * (FACTORS + 1) * 4 / 2**20
     times["als"].append(_timed(lambda: als(matrix, args.sweeps, args.threads)))

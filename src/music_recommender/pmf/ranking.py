@@ -16,7 +16,8 @@ from scipy import sparse
 
 from music_recommender.pmf.model import PMF
 
-# Scores of every artist for a batch of user indices: ``len(users) x n_items``.
+# Scores of every artist for a batch of user indices, ``len(users) x n_items``: a fresh tensor
+# each call, which the ranking functions mask in place.
 Scorer = Callable[[np.ndarray], torch.Tensor]
 # Bytes per score cell while a batch is ranked: the float scores, topk's working copy, the mask.
 _BYTES_PER_CELL = 12
@@ -77,10 +78,11 @@ def vector_scores(model: PMF, vectors: torch.Tensor) -> torch.Tensor:
 
     The user bias and the global mean do not change a user's ranking, so they are left out.
     """
-    scores = vectors.to(model.item_factors.weight) @ model.item_factors.weight.T
-    if model.biases:
-        scores = scores + model.item_bias.weight[:, 0]
-    return scores.cpu().float()
+    items = model.item_factors.weight
+    vectors = vectors.to(items)
+    if model.biases:  # one fused kernel: bias + vectors @ items.T
+        return torch.addmm(model.item_bias.weight[:, 0], vectors, items.T).cpu().float()
+    return (vectors @ items.T).cpu().float()
 
 
 def factor_scorer(model: PMF) -> Scorer:
@@ -103,13 +105,16 @@ def _mask(scores: torch.Tensor, exclude: sparse.csr_matrix) -> None:
 
 
 def top_n(
-    scores: torch.Tensor, exclude: sparse.csr_matrix | None, n: int
+    scores: torch.Tensor, exclude: sparse.csr_matrix | None, n: int, owned: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(artist indices, scores) of the ``n`` best per row of one batch, never an excluded pair.
 
     Rows with fewer than ``n`` artists left are padded with excluded ones scored ``-inf``.
+    ``owned``: ``scores`` is a scratch batch the caller gives up, masked in place (no copy).
     """
-    scores = scores.detach().float().clone()
+    scores = scores.detach().float()
+    if not owned:
+        scores = scores.clone()
     if exclude is not None:
         _mask(scores, exclude)
     n = min(n, scores.shape[1])
@@ -137,7 +142,9 @@ def recommend(
     for start in range(0, len(users), size):
         batch = users[start : start + size]
         skip = exclude[batch] if exclude is not None else None
-        index[start : start + size], values[start : start + size] = top_n(scorer(batch), skip, n)
+        index[start : start + size], values[start : start + size] = top_n(
+            scorer(batch), skip, n, owned=True
+        )
     return index, values
 
 
@@ -159,7 +166,7 @@ def similar_items(
     for start in range(0, len(items), size):
         batch = torch.tensor(items[start : start + size])
         index[start : start + size], sims[start : start + size] = top_n(
-            vectors[batch] @ vectors.T, own[start : start + size], n
+            vectors[batch] @ vectors.T, own[start : start + size], n, owned=True
         )
     return index, sims
 
@@ -242,7 +249,7 @@ class HoldoutTask:
         shown = np.zeros(self.n_items, dtype=bool)
         for start in range(0, len(everyone), size):
             batch = everyone[start : start + size]
-            index, _ = top_n(scorer(batch), seen[batch], k)
+            index, _ = top_n(scorer(batch), seen[batch], k, owned=True)
             shown[index.ravel()] = True
             for key, value in ranking_metrics(index, relevant[batch], k).items():
                 sums[key] = sums.get(key, 0.0) + value

@@ -20,7 +20,7 @@ from music_recommender.pmf import PMF
 BEST = {"n_factors": 7, "l2": 0.3, "lr": 0.01, "val_loss": 0.5}
 FIXED = TrainingOptions(hyperparameters="fixed", use_tuned_lr=False)
 TUNED = TrainingOptions(hyperparameters="tuned", use_tuned_lr=False)
-BASELINE = BaselineParams(reg=[1.0, 5.0], holdout_fraction=0.1, seed=0)
+BASELINE = BaselineParams(reg=[1.0, 5.0], holdout_fraction=0.1, seed=0, tune_rows=None)
 
 
 def test_fixed_recipe_ignores_tuning(quick_model) -> None:
@@ -138,13 +138,13 @@ def test_baseline_without_validation_uses_its_configured_slice(trained, model_in
             model_input["test"],
             history,
             recipe,
-            BaselineParams(reg=[0.5, 50.0], holdout_fraction=0.2, seed=seed),
+            BaselineParams(reg=[0.5, 50.0], holdout_fraction=0.2, seed=seed, tune_rows=500),
         )["baseline_bias_mse"]
         for seed in (0, 0, 1)
     ]
     assert out[0] == out[1]
     with pytest.raises(ValueError, match=r"training\.rating\.baseline\.holdout_fraction"):
-        BaselineParams(reg=[1.0], holdout_fraction=0.0, seed=0)
+        BaselineParams(reg=[1.0], holdout_fraction=0.0, seed=0, tune_rows=None)
 
 
 def test_artist_biases_sorted_with_names_and_reach(trained, model_input) -> None:

@@ -47,7 +47,7 @@ def holdout_pipeline() -> Pipeline:
             Node(
                 holdout_ratings,
                 ["holdout_seen", "rating_scaler"],
-                ["holdout_ratings", "holdout_no_validation", "holdout_rating_scaler"],
+                ["holdout_rated", "holdout_no_validation", "holdout_rating_scaler"],
                 name="holdout_ratings",
             ),
         ]
@@ -63,7 +63,7 @@ def holdout_pipeline() -> Pipeline:
         rating.fit_pipeline(),
         namespace="holdout",
         inputs={
-            "train_ratings": "holdout_ratings",
+            "train_ratings": "holdout_rated",  # not *_ratings: the catalog would store it
             "validation_ratings": "holdout_no_validation",
             "rating_scaler": "holdout_rating_scaler",
             "id_index": "id_index",
