@@ -143,14 +143,7 @@ def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
     u = int(match["user_index"].iloc[0])
     mine = assets.interactions[assets.interactions["user_index"] == u]
     played = pairs_matrix(np.zeros(len(mine), int), mine["artist_index"], 1, assets.model.n_items)
-    index, values = recommend(
-        lambda _: factor_scorer(assets.model)(np.array([u])),
-        np.array([0]),
-        n,
-        played,
-        assets.memory_budget_mb,
-        assets.model.n_items,
-    )
+    index, values = factor_scorer(assets.model).top_n(np.array([u]), played, n)
     return _table(index[0], values[0], assets)
 
 
