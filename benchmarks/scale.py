@@ -86,10 +86,10 @@ def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float,
 
     from music_recommender.pipelines.training.recommending.nodes import (  # noqa: PLC0415
         RankingParams,
+        holdout_task,
         split_holdout,
     )
     from music_recommender.pmf.implicit import confidence  # noqa: PLC0415
-    from music_recommender.pmf.ranking import HoldoutTask  # noqa: PLC0415
 
     data, params = _catalog(project, runtime)
     recommending = params["training"]["recommending"]
@@ -97,13 +97,7 @@ def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float,
     implicit = recommending["implicit"]
     seen, held_out = split_holdout(data["interactions"], ranking)
     n_users, n_items = data["id_index"]["n_users"], data["id_index"]["n_items"]
-    cols = ["user_index", "artist_index", "weight"]
-    task = HoldoutTask(
-        *(seen[c].to_numpy() for c in cols),
-        held_out=tuple(held_out[c].to_numpy() for c in cols),
-        n_users=n_users,
-        n_items=n_items,
-    )
+    task = holdout_task(seen, held_out, data["id_index"])
     conf = confidence(task.users, task.plays, implicit["alpha"], implicit["plays_scale"]).numpy()
     matrix = sp.csr_matrix(
         (conf - 1.0, (task.users, task.items)), shape=(n_users, n_items), dtype=np.float32
@@ -121,10 +115,7 @@ def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float,
     with threadpool_limits(limits=torch.get_num_threads()):
         model.fit(matrix, show_progress=False)
     users_f, items_f = torch.as_tensor(model.user_factors), torch.as_tensor(model.item_factors)
-    sample = None
-    if ranking.max_users is not None and ranking.max_users < n_users:
-        rng = np.random.default_rng(ranking.seed)
-        sample = np.sort(rng.choice(n_users, ranking.max_users, replace=False))
+    sample = ranking.sample_users(n_users)  # the listeners the pipeline ranked for
     budget = recommending["recommend"]["memory_budget_mb"]
     als = task.evaluate(
         lambda b: users_f[torch.as_tensor(b)] @ items_f.T, ranking.k, budget, sample

@@ -70,6 +70,25 @@ class RankingParams:
         if self.k < 1:
             raise ValueError(f"training.recommending.ranking.k must be >= 1; got {self.k!r}")
 
+    def sample_users(self, n_users: int) -> np.ndarray | None:
+        """The seeded listeners to rank for (None: all of them)."""
+        if self.max_users is None or self.max_users >= n_users:
+            return None
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(n_users, self.max_users, replace=False))
+
+
+def holdout_task(
+    seen: pd.DataFrame, held_out: pd.DataFrame, id_index: dict[str, Any]
+) -> HoldoutTask:
+    """The holdout frames of ``split_holdout`` as a task to score (tables sized by ``id_index``)."""
+    return HoldoutTask(
+        *(seen[c].to_numpy() for c in _PAIRS),
+        held_out=tuple(held_out[c].to_numpy() for c in _PAIRS),
+        n_users=id_index["n_users"],
+        n_items=id_index["n_items"],
+    )
+
 
 def fit_implicit_model(
     interactions: pd.DataFrame, id_index: dict[str, Any], implicit: ImplicitConfig
@@ -168,22 +187,14 @@ def evaluate_ranking(
     recommend_params: RecommendParams,
 ) -> dict[str, Any]:
     """Top-k quality of the implicit model, the rating model and popularity on the holdout."""
-    task = HoldoutTask(
-        *(seen[c].to_numpy() for c in _PAIRS),
-        held_out=tuple(held_out[c].to_numpy() for c in _PAIRS),
-        n_users=id_index["n_users"],
-        n_items=id_index["n_items"],
-    )
+    task = holdout_task(seen, held_out, id_index)
     scorers = {
         "implicit": factor_scorer(implicit),
         "explicit": factor_scorer(explicit),
         "popularity": popularity_scorer(task.items, task.n_items),
     }
     k, budget = ranking.k, recommend_params.memory_budget_mb
-    users = None
-    if ranking.max_users is not None and ranking.max_users < task.n_users:
-        rng = np.random.default_rng(ranking.seed)
-        users = np.sort(rng.choice(task.n_users, ranking.max_users, replace=False))
+    users = ranking.sample_users(task.n_users)
     results = {name: task.evaluate(scorer, k, budget, users) for name, scorer in scorers.items()}
     for name, metrics in results.items():
         logger.info(
