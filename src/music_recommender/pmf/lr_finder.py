@@ -109,7 +109,7 @@ def lr_range_test(
         net.train()
         loss = float(step(net, optimizer, data.pairs[idx], data.targets[idx], config, bias_coef))
         if isinstance(optimizer, RowSparseOptimizer):
-            optimizer.prepare(probe_rows)  # the probe sees the weights a dense step would give
+            optimizer.sync(probe_rows)  # the probe sees the weights a dense step would give
         value = evaluate(net, probe)
         if not (math.isfinite(loss) and math.isfinite(value)):
             break

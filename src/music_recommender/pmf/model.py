@@ -82,6 +82,12 @@ class PMF(nn.Module):
             bias_coef[0][users] * bu.pow(2) + bias_coef[1][items] * bi.pow(2)
         ).mean()
 
+    def table_sides(self) -> dict[str, list[str]]:
+        """Embedding tables indexed by the same rows (the row-sparse optimiser steps them together)."""
+        if not self.biases:
+            return {"user": ["user_factors"], "item": ["item_factors"]}
+        return {"user": ["user_factors", "user_bias"], "item": ["item_factors", "item_bias"]}
+
     def batch_rows(self, pairs: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per embedding table, the distinct rows ``pairs`` use and where each pair's row sits."""
         users = torch.unique(pairs[:, 0], return_inverse=True)
@@ -99,27 +105,33 @@ class PMF(nn.Module):
         l2: float = 0.0,
         bias_coef: tuple[torch.Tensor, torch.Tensor] | None = None,
         rows: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        weights: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, RowGrad], torch.Tensor | None]:
         """The gradient of ``MSE + l2 * factors + biases`` (``row_penalty``), row by row.
 
         Returns (batch MSE, ``{table name: (rows, grad of those rows)}`` for each embedding,
         grad of the global bias or None). Only the rows the batch uses appear: a step costs the
         batch, not the tables, so an epoch is linear in the ratings whatever the catalogue size.
+        ``weights``: the batch's rows of each table (``rows`` order), when the caller has them.
         """
         users, items = pairs[:, 0], pairs[:, 1]
-        u = self.user_factors.weight.index_select(0, users)
-        v = self.item_factors.weight.index_select(0, items)
+        rows = rows or self.batch_rows(pairs)
+        user_rows, user_at = rows["user_factors"]
+        item_rows, item_at = rows["item_factors"]
+        if weights is None:
+            weights = {
+                name: getattr(self, name).weight.index_select(0, rows[name][0]) for name in rows
+            }
+        u = weights["user_factors"].index_select(0, user_at)
+        v = weights["item_factors"].index_select(0, item_at)
         pred = (u * v).sum(1)
         if self.biases:
-            bu = self.user_bias.weight[:, 0].index_select(0, users)
-            bi = self.item_bias.weight[:, 0].index_select(0, items)
+            bu = weights["user_bias"][:, 0].index_select(0, user_at)
+            bi = weights["item_bias"][:, 0].index_select(0, item_at)
             pred += bu + bi + self.global_bias
         err = pred - targets
         scale = 2.0 / len(targets)
         e = err * scale
-        rows = rows or self.batch_rows(pairs)
-        user_rows, user_at = rows["user_factors"]
-        item_rows, item_at = rows["item_factors"]
 
         def per_row(at: torch.Tensor, n: int, per_rating: torch.Tensor) -> torch.Tensor:
             return per_rating.new_zeros(n, per_rating.shape[1]).index_add_(0, at, per_rating)

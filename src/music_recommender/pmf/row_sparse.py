@@ -32,6 +32,8 @@ _DRIFT_STEPS = 128
 class RowSparseOptimizer:
     """Adam or SGD with momentum over a model's embedding tables, row by row.
 
+    Tables indexed by the same rows (a model's ``table_sides()``: listener factors and listener
+    bias) are stepped together as one side: one replay, one update, one block of state per row.
     ``param_groups[0]["lr"]`` is the rate, as for a torch optimiser (the LR range test sets it).
     """
 
@@ -50,34 +52,57 @@ class RowSparseOptimizer:
             for name, param in model.named_parameters()
             if name.endswith(".weight") and param.requires_grad
         }
+        sides = model.table_sides() if hasattr(model, "table_sides") else {}
+        self.sides = {
+            side: [name for name in names if name in self.tables] for side, names in sides.items()
+        }
+        self.sides |= {
+            name: [name] for name in self.tables if not any(name in t for t in self.sides.values())
+        }
         self.dense = [p for n, p in model.named_parameters() if not n.endswith(".weight")]
         self.dense = [p for p in self.dense if p.requires_grad]
-        slots = 2 if kind == "adam" else 1
-        self.state = {
-            name: [torch.zeros_like(param) for _ in range(slots)]
-            for name, param in [*self.tables.items(), *enumerate(self.dense)]
+        self.slots = 2 if kind == "adam" else 1
+        widths = {
+            side: sum(self.tables[t].shape[1] for t in names) for side, names in self.sides.items()
         }
+        # One row of state per side row, every moment of every table side by side: a step
+        # gathers and scatters one block per row, which is what an epoch costs once the tables
+        # outgrow the caches.
+        self.state = {
+            side: self.tables[names[0]].new_zeros(
+                len(self.tables[names[0]]), self.slots * widths[side]
+            )
+            for side, names in self.sides.items()
+        }
+        self.dense_state = [
+            [torch.zeros_like(param) for _ in range(self.slots)] for param in self.dense
+        ]
         # The step at which each row was last brought up to date (0: never touched).
         self.last = {
-            name: torch.zeros(len(param), dtype=torch.long, device=param.device)
-            for name, param in self.tables.items()
+            side: torch.zeros(len(block), dtype=torch.long, device=block.device)
+            for side, block in self.state.items()
         }
         self.steps = 0
-        self._pending: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
+        self._pending: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._drift: torch.Tensor | None = None  # Adam's drift per (start step, skipped steps)
         self.tables_dtype = next(iter(self.tables.values())).dtype if self.tables else torch.float32
 
     @torch.no_grad()
-    def prepare(self, rows: dict[str, tuple[torch.Tensor, Any]]) -> None:
-        """Before a batch's forward pass: bring the rows it uses up to the current step.
+    def prepare(self, rows: dict[str, tuple[torch.Tensor, Any]]) -> dict[str, torch.Tensor]:
+        """Before a batch's forward pass: the rows it uses, brought up to the current step.
 
-        The caught-up weights are written back (the forward pass reads them); their moments are
-        kept for ``step_rows``, which then needs no second gather.
+        Returns each table's caught-up rows for the forward pass (not yet written back: the
+        step writes them once); their moments are kept for ``step_rows``, so a step gathers
+        each row once.
         """
-        self._pending = {}
-        for name, (table_rows, _) in rows.items():
-            if name in self.tables:
-                self._pending[name] = self._replay(name, table_rows, self.steps, keep=True)
+        self._pending, weights = {}, {}
+        for side, names in self.sides.items():
+            if names[0] in rows:
+                side_rows = rows[names[0]][0]
+                weight, block = self._replay(side, side_rows, self.steps)
+                self._pending[side] = (side_rows, weight, block)
+                weights |= self._split(side, weight)
+        return weights
 
     @torch.no_grad()
     def step_rows(self, grads: dict[str, RowGrad], dense_grad: torch.Tensor | None) -> None:
@@ -86,63 +111,80 @@ class RowSparseOptimizer:
         The rows must have been ``prepare``d for this batch.
         """
         self.steps += 1
-        for name, (rows, grad) in grads.items():
-            weight, slots = self._pending.pop(name)
-            new = self._update(weight, grad, slots)
-            self.tables[name].index_copy_(0, rows, new)
-            for slot, value in zip(self.state[name], slots, strict=True):
-                slot.index_copy_(0, rows, value)
-            self.last[name].index_fill_(0, rows, self.steps)
+        for side, (rows, weight, block) in self._pending.items():
+            grad = torch.cat([grads[name][1] for name in self.sides[side]], dim=1)
+            new = self._update(weight, grad, self._slots(block))
+            self._store(side, rows, new, block)
+        self._pending = {}
         if dense_grad is not None:
-            for k, param in enumerate(self.dense):
-                slots = [slot.clone() for slot in self.state[k]]
+            for param, state in zip(self.dense, self.dense_state, strict=True):
+                slots = [slot.clone() for slot in state]
                 param.copy_(self._update(param, dense_grad.expand_as(param), slots))
-                for slot, value in zip(self.state[k], slots, strict=True):
+                for slot, value in zip(state, slots, strict=True):
                     slot.copy_(value)
+
+    @torch.no_grad()
+    def sync(self, rows: dict[str, tuple[torch.Tensor, Any]]) -> None:
+        """Write these rows as a dense optimiser would have them now (for an evaluation)."""
+        for side, names in self.sides.items():
+            if names[0] in rows:
+                side_rows = rows[names[0]][0]
+                self._store(side, side_rows, *self._replay(side, side_rows, self.steps))
 
     @torch.no_grad()
     def catch_up(self) -> None:
         """Bring every row up to the current step, as a dense optimiser would have moved it."""
-        for name, table in self.tables.items():
-            self._replay(name, torch.arange(len(table), device=table.device), self.steps)
+        for side, block in self.state.items():
+            rows = torch.arange(len(block), device=block.device)
+            self._store(side, rows, *self._replay(side, rows, self.steps))
+
+    def _split(self, side: str, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A side's rows, table by table (views)."""
+        widths = [self.tables[name].shape[1] for name in self.sides[side]]
+        return dict(zip(self.sides[side], weight.split(widths, dim=1), strict=True))
+
+    def _store(
+        self, side: str, rows: torch.Tensor, weight: torch.Tensor, block: torch.Tensor
+    ) -> None:
+        for name, part in self._split(side, weight).items():
+            self.tables[name].index_copy_(0, rows, part)
+        self.state[side].index_copy_(0, rows, block)
+        self.last[side].index_fill_(0, rows, self.steps)
+
+    def _slots(self, block: torch.Tensor) -> list[torch.Tensor]:
+        """The moments (views) in a gathered block of state rows."""
+        return list(block.chunk(self.slots, dim=1))
 
     def _replay(
-        self, name: str, rows: torch.Tensor, until: int, keep: bool = False
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Apply the steps ``last[rows] + 1 .. until`` that had no gradient for these rows.
+        self, side: str, rows: torch.Tensor, until: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows' weights and state after the steps ``last[rows] + 1 .. until`` they skipped.
 
-        Returns the rows' weights and moments afterwards; the weights are written back, the
-        moments too unless ``keep`` (the caller will write them after its own step).
+        Nothing is written: the caller stores the result (or steps it first).
         """
-        table, state = self.tables[name], self.state[name]
-        weight = table.index_select(0, rows)
-        slots = [slot.index_select(0, rows) for slot in state]
-        last = self.last[name].index_select(0, rows)
+        parts = [self.tables[name].index_select(0, rows) for name in self.sides[side]]
+        weight = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        block = self.state[side].index_select(0, rows)
+        last = self.last[side].index_select(0, rows)
         skipped = until - last
         if not bool((skipped > 0).any()):
-            return weight, slots
+            return weight, block
         lr = self.param_groups[0]["lr"]
+        slots = self._slots(block)
         if self.kind == "sgd":
             mu = self.momentum
-            decay = mu ** skipped.to(table.dtype)
+            decay = mu ** skipped.to(weight.dtype)
             drift = mu * (1 - decay) / (1 - mu) if mu else torch.zeros_like(decay)
-            weight = weight - lr * slots[0] * drift[:, None]
-            slots = [slots[0] * decay[:, None]]
+            weight.sub_(slots[0] * (lr * drift)[:, None])
+            slots[0].mul_(decay[:, None])
         else:
             beta1, beta2 = _BETAS
             m, v = slots
             ratio = torch.where(v > 0, m / v.sqrt().clamp_min(1e-30), 0.0)
-            weight = weight - lr * ratio * self._adam_drift(last, skipped)[:, None]
-            slots = [
-                m * (beta1 ** skipped.to(m.dtype))[:, None],
-                v * (beta2 ** skipped.to(v.dtype))[:, None],
-            ]
-        table.index_copy_(0, rows, weight)
-        if not keep:
-            for slot, value in zip(state, slots, strict=True):
-                slot.index_copy_(0, rows, value)
-            self.last[name].index_fill_(0, rows, until)
-        return weight, slots
+            weight.sub_(ratio * (lr * self._adam_drift(last, skipped))[:, None])
+            m.mul_((beta1 ** skipped.to(m.dtype))[:, None])
+            v.mul_((beta2 ** skipped.to(v.dtype))[:, None])
+        return weight, block
 
     def _adam_drift(self, last: torch.Tensor, skipped: torch.Tensor) -> torch.Tensor:
         """``sum_{s=1..skipped} (beta1 / sqrt(beta2))^s sqrt(1 - beta2^t) / (1 - beta1^t)``, t = last + s.

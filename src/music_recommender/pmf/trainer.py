@@ -229,8 +229,10 @@ def step(
     """One optimiser step on one batch; returns the batch MSE (detached)."""
     if isinstance(optimizer, RowSparseOptimizer):
         rows = model.batch_rows(pairs)
-        optimizer.prepare(rows)  # skipped steps first, so the forward pass sees dense weights
-        mse, grads, dense_grad = model.row_grads(pairs, targets, config.l2, bias_coef, rows)
+        weights = optimizer.prepare(rows)  # skipped steps first: the rows a dense step would see
+        mse, grads, dense_grad = model.row_grads(
+            pairs, targets, config.l2, bias_coef, rows, weights
+        )
         optimizer.step_rows(grads, dense_grad)
         return mse.detach()
     if hasattr(model, "fill_grads"):
@@ -273,11 +275,12 @@ def _train_epoch(
     """One pass over ``train`` in the given order; returns the mean training MSE."""
     model.train()
     total = torch.zeros((), dtype=torch.float64, device=order.device)
+    # One gather for the epoch, then contiguous slices: cheaper than a fancy index per batch.
+    pairs, targets = train.pairs.index_select(0, order), train.targets.index_select(0, order)
     for begin in range(0, len(order), config.batch_size):
-        idx = order[begin : begin + config.batch_size]
-        total += step(
-            model, optimizer, train.pairs[idx], train.targets[idx], config, bias_coef
-        ) * len(idx)
+        end = begin + config.batch_size
+        batch = step(model, optimizer, pairs[begin:end], targets[begin:end], config, bias_coef)
+        total += batch * len(targets[begin:end])
     return float(total) / len(order)
 
 
