@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -11,10 +14,13 @@ from kedro.framework.project import pipelines
 from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.pipeline import Pipeline
 
+from music_recommender.atomic import atomic_writes, remove_partials
 from music_recommender.hetrec import RawDataCheckError, RawDataMissingError
 from music_recommender.pipelines.preprocessing.nodes import RawDataError
+from music_recommender.run_lock import RunLock, RunLockedError
 
 OUTPUT_LOCATIONS = "output_locations"
+logger = logging.getLogger(__name__)
 
 
 class OutputLocationsHook:
@@ -73,7 +79,9 @@ def data_error(error: BaseException | None) -> BaseException | None:
     outer, seen = error, set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, RawDataError | RawDataMissingError | RawDataCheckError):
+        if isinstance(
+            error, RawDataError | RawDataMissingError | RawDataCheckError | RunLockedError
+        ):
             return outer if isinstance(outer, DatasetError) else error
         error = error.__cause__ or error.__context__
     return None
@@ -123,3 +131,88 @@ def apply_torch_threads(threads: int | None) -> None:
     import torch  # noqa: PLC0415 (only when a run starts)
 
     torch.set_num_threads(threads)
+
+
+class SafeRunHook:
+    """A run that fails or is killed leaves the outputs of the last good run, whole.
+
+    - one run at a time per data folder (``RunLock`` on ``globals.outputs_dir``);
+    - every local file dataset saves atomically (``atomic_writes``), and temporary files that a
+      killed run left are removed when the next one starts;
+    - a run that fails removes the versions of versioned datasets (models, metrics, report) it
+      wrote, so later commands never pick up a failed run's model as the latest.
+    """
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+        self._lock: RunLock | None = None
+        self._catalog: Any = None
+        self._versions: list[Path] = []
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Find the data folder this environment writes to."""
+        try:
+            folder = context.config_loader["globals"].get("outputs_dir", "data")
+        except Exception:  # no globals: Kedro's default data folder
+            folder = "data"
+        folder = Path(folder)
+        self._folder = folder if folder.is_absolute() else Path(context.project_path) / folder
+
+    @hook_impl
+    def after_catalog_created(self, catalog: DataCatalog) -> None:
+        """Keep the catalog, to reach each dataset as it is saved."""
+        self._catalog = catalog
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: DataCatalog) -> None:
+        """Take the data folder's lock; clear a killed run's temporary files."""
+        self._catalog, self._versions = catalog, []
+        if self._folder is None:
+            return
+        self._release()
+        self._lock = RunLock(self._folder).acquire()
+        for path in remove_partials(self._folder):
+            logger.info("removed %s, left by a run that was stopped mid-save", path)
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        """Make the dataset's save atomic (once per dataset)."""
+        dataset = self._dataset(dataset_name)
+        if dataset is not None:
+            atomic_writes(dataset)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        """Remember a versioned dataset's new version (removed if the run fails)."""
+        dataset = self._dataset(dataset_name)
+        if getattr(dataset, "_version", None) is None or not hasattr(dataset, "_filepath"):
+            return
+        path = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
+        self._versions.append(path.parent)
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Drop the failed run's new versions, then the lock."""
+        for version in self._versions:
+            shutil.rmtree(version, ignore_errors=True)
+            logger.warning("removed %s: the run that wrote it failed", version)
+        self._versions = []
+        self._release()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Let the next run in."""
+        self._versions = []
+        self._release()
+
+    def _dataset(self, name: str) -> Any:
+        try:
+            return self._catalog.get(name) if self._catalog is not None else None
+        except Exception:
+            return None
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

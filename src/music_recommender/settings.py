@@ -2,9 +2,14 @@
 
 from kedro.config import OmegaConfigLoader
 
-from music_recommender.hooks import DataErrorMessageHook, OutputLocationsHook, TorchThreadsHook
+from music_recommender.hooks import (
+    DataErrorMessageHook,
+    OutputLocationsHook,
+    SafeRunHook,
+    TorchThreadsHook,
+)
 
-HOOKS = (OutputLocationsHook(), DataErrorMessageHook(), TorchThreadsHook())
+HOOKS = (OutputLocationsHook(), DataErrorMessageHook(), TorchThreadsHook(), SafeRunHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

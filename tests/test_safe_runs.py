@@ -1,0 +1,165 @@
+"""Nothing lost, nothing half-written: atomic saves, one run per data folder, failed runs undone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+
+import music_recommender.pipelines.reporting.pipeline as reporting
+from music_recommender.atomic import PARTIAL, atomic_writes, remove_partials
+from music_recommender.run_lock import RunLock, RunLockedError
+from tests.test_run import latest, run
+
+OLD = pd.DataFrame({"artist": ["a", "b", "c"], "plays": [3, 2, 1]})
+NEW = pd.DataFrame({"artist": [f"x{i}" for i in range(50_000)], "plays": range(50_000)})
+
+
+def test_a_save_killed_midway_leaves_the_old_file_whole(tmp_path: Path) -> None:
+    target = tmp_path / "out.parquet"
+    ParquetDataset(filepath=str(target)).save(OLD)
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import pandas as pd
+        from kedro_datasets.pandas import ParquetDataset
+        from music_recommender.atomic import atomic_writes
+
+        def cut(self, handle, **kwargs):  # half a parquet file, then the process dies
+            handle.write(b"PAR1" + b"x" * 100_000)
+            handle.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        pd.DataFrame.to_parquet = cut
+        dataset = ParquetDataset(filepath={str(target)!r})
+        atomic_writes(dataset)
+        dataset.save(pd.DataFrame({{"artist": ["z"], "plays": [9]}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False)
+    assert done.returncode == -signal.SIGKILL
+    pd.testing.assert_frame_equal(pd.read_parquet(target), OLD)
+    left = list(tmp_path.glob(f"*{PARTIAL}*"))
+    assert len(left) == 1  # the cut temporary file, never the target
+    assert remove_partials(tmp_path) == left
+    assert not list(tmp_path.glob(f"*{PARTIAL}*"))
+
+
+def test_an_interrupted_save_keeps_the_old_file_and_leaves_nothing(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "out.csv"
+    dataset = CSVDataset(filepath=str(target))
+    dataset.save(OLD)
+    before = target.read_bytes()
+    assert atomic_writes(dataset)
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.save(NEW)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_complete_atomic_save_replaces_the_file(tmp_path: Path) -> None:
+    dataset = ParquetDataset(filepath=str(tmp_path / "sub" / "out.parquet"))
+    atomic_writes(dataset)
+    dataset.save(OLD)
+    dataset.save(NEW)
+    pd.testing.assert_frame_equal(dataset.load(), NEW)
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["out.parquet"]
+
+
+def _hold_lock(folder: Path) -> subprocess.Popen:
+    """Another process that takes the folder's run lock and keeps it."""
+    script = (
+        "import sys, time\n"
+        "from music_recommender.run_lock import RunLock\n"
+        f"lock = RunLock({str(folder)!r}).acquire()\n"
+        "print('held', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_run_stops_naming_the_first_and_a_dead_ones_lock_is_taken_over(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    holder = _hold_lock(kedro_project / "data")
+    try:
+        with pytest.raises(RunLockedError) as error:
+            run(kedro_project, raw_folder, ["preprocessing"])
+        message = str(error.value)
+        assert f"pid {holder.pid}" in message and "another run" in message
+        assert "\n" not in message
+        assert not (kedro_project / "data/02_intermediate/user_artists.parquet").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died without releasing anything: its lock is gone with it.
+    run(kedro_project, raw_folder, ["preprocessing"])
+    assert (kedro_project / "data/02_intermediate/user_artists.parquet").exists()
+
+
+def test_one_process_runs_twice_in_a_row(tmp_path: Path) -> None:
+    first = RunLock(tmp_path).acquire()
+    first.release()
+    RunLock(tmp_path).acquire().release()
+    lock = RunLock(tmp_path).acquire()
+    with pytest.raises(RunLockedError):
+        RunLock(tmp_path).acquire()
+    lock.release()
+
+
+def test_a_failed_run_leaves_no_new_model_or_metrics_version(
+    kedro_project: Path, raw_folder: Path, monkeypatch
+) -> None:
+    params = {
+        "training.rating.options.hyperparameters": "fixed",
+        "preprocessing.filter.min_listeners_per_artist": 2,
+    }
+    run(kedro_project, raw_folder, **params)
+    data = kedro_project / "data"
+    versioned = (
+        "06_models/pmf_model.pt",
+        "06_models/implicit_model.pt",
+        "08_reporting/metrics.json",
+    )
+    before = {name: latest(data / name) for name in versioned}
+    report = latest(data / "08_reporting/report.html").read_bytes()
+    time.sleep(0.01)  # a new version gets a new timestamp
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the report failed")
+
+    monkeypatch.setattr(reporting, "render_report", broken)
+    with pytest.raises(RuntimeError, match="the report failed"):
+        run(kedro_project, raw_folder, ["training", "reporting"], **params)
+    for name, path in before.items():
+        assert latest(data / name) == path, f"{name}: the failed run's version is still there"
+    assert latest(data / "08_reporting/report.html").read_bytes() == report
+    assert not list(data.rglob(f"*{PARTIAL}*"))
+    # The lock went with the failed run: the next one starts.
+    monkeypatch.undo()
+    run(kedro_project, raw_folder, ["reporting"], **params)
+
+
+def test_the_run_leaves_no_temporary_files_and_cleans_a_killed_runs(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    stale = kedro_project / "data/08_reporting" / f"report.html{PARTIAL}{os.getpid() + 1}"
+    stale.write_text("<html>cut")
+    run(kedro_project, raw_folder, ["preprocessing"])
+    assert not stale.exists()
+    assert not list((kedro_project / "data").rglob(f"*{PARTIAL}*"))
