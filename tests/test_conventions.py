@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from music_recommender.pipelines.preprocessing.nodes import FilterParams, SplitParams
+from music_recommender.pipelines.preprocessing.nodes import (
+    FilterParams,
+    SplitParams,
+    UnnamedArtistParams,
+)
 from music_recommender.pipelines.reporting.tables import BiasReportParams
 from music_recommender.pmf.implicit import ImplicitConfig
 from music_recommender.pmf.recipe import Recipe
@@ -37,6 +41,7 @@ def _defaults(cls: type) -> dict:
         (ImplicitConfig, "training.recommending.implicit"),
         (FilterParams, "preprocessing.filter"),
         (SplitParams, "preprocessing.split"),
+        (UnnamedArtistParams, "preprocessing.unnamed_artists"),
         (BiasReportParams, "reporting.artist_bias"),
     ],
 )

@@ -28,10 +28,10 @@ def _chain() -> DatasetError:
 
 def test_data_error_finds_the_outermost_message() -> None:
     outer = _chain()
-    assert hooks.data_error(outer) is outer
+    assert hooks.user_error(outer) is outer
     bare = RawDataError("x.dat is not valid")
-    assert hooks.data_error(bare) is bare
-    assert hooks.data_error(ValueError("other")) is None
+    assert hooks.user_error(bare) is bare
+    assert hooks.user_error(ValueError("other")) is None
 
 
 def test_excepthook_prints_data_errors_alone_and_passes_others_on(monkeypatch, capsys) -> None:

@@ -20,6 +20,7 @@ def run(
     raw: Path,
     pipelines: list[str] | None = None,
     env: str | None = None,
+    from_nodes: list[str] | None = None,
     **params: object,
 ) -> None:
     """As `kedro run [--env ENV] [--pipelines ...] --params k=v,...` would, offline."""
@@ -29,7 +30,7 @@ def run(
         OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotted.items()])
     )
     with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as session:
-        session.run(pipeline_names=pipelines)
+        session.run(pipeline_names=pipelines, from_nodes=from_nodes)
 
 
 def latest(path: Path) -> Path:

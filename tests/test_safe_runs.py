@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
 import music_recommender.pipelines.reporting.pipeline as reporting
+from music_recommender import hooks
 from music_recommender.atomic import PARTIAL, atomic_writes, remove_partials
 from music_recommender.run_lock import RunLock, RunLockedError
 from tests.test_run import latest, run
@@ -163,3 +165,87 @@ def test_the_run_leaves_no_temporary_files_and_cleans_a_killed_runs(
     run(kedro_project, raw_folder, ["preprocessing"])
     assert not stale.exists()
     assert not list((kedro_project / "data").rglob(f"*{PARTIAL}*"))
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _kedro(project: Path, raw: Path, *args: str) -> subprocess.CompletedProcess:
+    """`kedro run ...` in a fresh interpreter, as a user types it."""
+    offline = f"raw_data_dir={raw},hetrec_url=http://127.0.0.1:9/offline.zip"
+    params = [a for a in args if a.startswith("params=")]
+    rest = [a for a in args if not a.startswith("params=")]
+    joined = ",".join([offline, *(p.removeprefix("params=") for p in params)])
+    command = [sys.executable, "-m", "kedro", "run", *rest, "--params", joined]
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        command, cwd=project, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["params=model.batch_size=abc,preprocessing.normalisation=nosuch"],
+            [
+                "model.batch_size must be an integer; got 'abc'",
+                "preprocessing.normalisation must be one of zscore, log_zscore; got 'nosuch'",
+            ],
+        ),
+        (["params=tuning.sample.rows=-1"], ["tuning.sample.rows must be null or an integer >= 1"]),
+        (["--env", "nosuch"], ["conf/nosuch"]),
+        (["--pipelines", "nosuch"], ["'nosuch'", "the pipelines are: preprocessing, reporting"]),
+    ],
+)
+def test_a_user_error_is_one_message_before_any_work_and_nothing_changes(
+    kedro_project: Path, raw_folder: Path, args: list[str], expected: list[str]
+) -> None:
+    run(kedro_project, raw_folder, ["preprocessing"])
+    before = _snapshot(kedro_project / "data")
+    done = _kedro(kedro_project, raw_folder, *args)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    for text in expected:
+        assert text in output, output
+    assert "Traceback" not in output and "╭" not in output, output
+    assert "Running node" not in output  # stopped before the first node
+    after = _snapshot(kedro_project / "data")
+    assert after == before
+
+
+def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
+    kedro_project: Path, raw_folder: Path, monkeypatch, capsys
+) -> None:
+    params = {
+        "training.rating.options.hyperparameters": "fixed",
+        "preprocessing.filter.min_listeners_per_artist": 2,
+    }
+    run(kedro_project, raw_folder, **params)
+    data = kedro_project / "data"
+    model = latest(data / "06_models/pmf_model.pt")
+    time.sleep(0.01)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reporting, "render_report", ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as interrupt:
+        run(kedro_project, raw_folder, ["training", "reporting"], **params)
+    hooks.install_data_error_excepthook()
+    sys.excepthook(KeyboardInterrupt, interrupt.value, None)
+    message = capsys.readouterr().err.strip()
+    assert latest(data / "06_models/pmf_model.pt") == model  # the interrupted run's is gone
+    resume = re.search(r'--from-nodes "([^"]+)"', message)
+    assert message.startswith("Interrupted: to resume") and resume, message
+    monkeypatch.undo()
+    run(
+        kedro_project,
+        raw_folder,
+        ["training", "reporting"],
+        from_nodes=resume[1].split(","),
+        **params,
+    )
+    assert latest(data / "06_models/pmf_model.pt") != model
+    assert latest(data / "08_reporting/report.html").stat().st_size > 10_000

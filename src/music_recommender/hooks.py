@@ -7,16 +7,21 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 from kedro.io import DataCatalog, DatasetError, MemoryDataset
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+from kedro.runner.runner import _find_nodes_to_resume_from
+from kedro.validation import ModelInstantiationError, ParameterValidationError
 
 from music_recommender.atomic import atomic_writes, remove_partials
 from music_recommender.hetrec import RawDataCheckError, RawDataMissingError
+from music_recommender.parameters import ParameterError, check_parameters
 from music_recommender.pipelines.preprocessing.nodes import RawDataError
+from music_recommender.pmf.persistence import ModelFileError
 from music_recommender.run_lock import RunLock, RunLockedError
 
 OUTPUT_LOCATIONS = "output_locations"
@@ -74,31 +79,59 @@ class DataErrorMessageHook:
         install_data_error_excepthook()
 
 
-def data_error(error: BaseException | None) -> BaseException | None:
-    """The outermost exception of a chain that is about the raw data, else None."""
+# Errors a user causes (data, parameters, environment, a running run): their message is all
+# they need to read, not a page of traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    RawDataError,
+    RawDataMissingError,
+    RawDataCheckError,
+    RunLockedError,
+    ParameterError,
+    ParameterValidationError,
+    ModelInstantiationError,
+    ModelFileError,
+    MissingConfigException,
+)
+
+
+def user_error(error: BaseException | None) -> BaseException | None:
+    """The outermost exception of a chain that a user caused (see ``USER_ERRORS``), else None."""
     outer, seen = error, set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(
-            error, RawDataError | RawDataMissingError | RawDataCheckError | RunLockedError
-        ):
+        if isinstance(error, USER_ERRORS) or _unknown_pipeline(error):
             return outer if isinstance(outer, DatasetError) else error
         error = error.__cause__ or error.__context__
     return None
 
 
+def _unknown_pipeline(error: BaseException) -> bool:
+    return isinstance(error, ValueError) and str(error).startswith("Failed to find the pipeline")
+
+
+def _one_message(error: BaseException) -> str:
+    if _unknown_pipeline(error):
+        known = ", ".join(sorted(name for name in pipelines if name != "__default__"))
+        return f"{str(error).split('.')[0]}; the pipelines are: {known}"
+    return f"{type(error).__name__}: {error}"
+
+
 def install_data_error_excepthook() -> None:
-    """Make ``sys.excepthook`` print raw-data errors as one message; others go to the previous hook."""
+    """Make ``sys.excepthook`` print user errors as one message (and Ctrl-C as how to resume)."""
     previous = sys.excepthook
     if getattr(previous, "_music_recommender", False):
         return
 
     def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
-        error = data_error(value)
+        if isinstance(value, KeyboardInterrupt) and SafeRunHook.active is not None:
+            hint = SafeRunHook.active.abandon()
+            sys.stderr.write(f"\nInterrupted{': ' + hint if hint else '.'}\n")
+            return
+        error = user_error(value)
         if error is None:
             previous(kind, value, tb)
             return
-        sys.stderr.write(f"\n{type(error).__name__}: {error}\n")
+        sys.stderr.write(f"\n{_one_message(error)}\n")
 
     excepthook._music_recommender = True  # type: ignore[attr-defined]
     sys.excepthook = excepthook
@@ -134,20 +167,28 @@ def apply_torch_threads(threads: int | None) -> None:
 
 
 class SafeRunHook:
-    """A run that fails or is killed leaves the outputs of the last good run, whole.
+    """A run that fails, is stopped or is killed leaves the outputs of the last good run, whole.
 
+    - every parameter of the pipelines about to run is checked before any node runs
+      (``check_parameters``);
     - one run at a time per data folder (``RunLock`` on ``globals.outputs_dir``);
     - every local file dataset saves atomically (``atomic_writes``), and temporary files that a
       killed run left are removed when the next one starts;
-    - a run that fails removes the versions of versioned datasets (models, metrics, report) it
-      wrote, so later commands never pick up a failed run's model as the latest.
+    - a run that fails or is interrupted removes the versions of versioned datasets (models,
+      metrics, report) it wrote, so later commands never pick up its model as the latest, and
+      says how to resume (``--from-nodes``, counting the nodes whose versions were removed).
     """
+
+    # The run in progress in this process, for the Ctrl-C path of the excepthook.
+    active: ClassVar[SafeRunHook | None] = None
 
     def __init__(self) -> None:
         self._folder: Path | None = None
         self._lock: RunLock | None = None
         self._catalog: Any = None
-        self._versions: list[Path] = []
+        self._pipeline: Pipeline | None = None
+        self._done: set[str] = set()
+        self._versions: dict[Path, str] = {}  # version folder -> node that wrote it
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -165,15 +206,16 @@ class SafeRunHook:
         self._catalog = catalog
 
     @hook_impl
-    def before_pipeline_run(self, catalog: DataCatalog) -> None:
-        """Take the data folder's lock; clear a killed run's temporary files."""
-        self._catalog, self._versions = catalog, []
-        if self._folder is None:
-            return
-        self._release()
-        self._lock = RunLock(self._folder).acquire()
-        for path in remove_partials(self._folder):
-            logger.info("removed %s, left by a run that was stopped mid-save", path)
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        """Check the parameters, take the data folder's lock, clear a killed run's temporary files."""
+        check_parameters(set(pipeline.inputs()), catalog.load)
+        self._catalog, self._pipeline, self._done, self._versions = catalog, pipeline, set(), {}
+        if self._folder is not None:
+            self._release()
+            self._lock = RunLock(self._folder).acquire()
+            for path in remove_partials(self._folder):
+                logger.info("removed %s, left by a run that was stopped mid-save", path)
+        SafeRunHook.active = self
 
     @hook_impl
     def before_dataset_saved(self, dataset_name: str) -> None:
@@ -183,28 +225,53 @@ class SafeRunHook:
             atomic_writes(dataset)
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str) -> None:
+    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
         """Remember a versioned dataset's new version (removed if the run fails)."""
         dataset = self._dataset(dataset_name)
         if getattr(dataset, "_version", None) is None or not hasattr(dataset, "_filepath"):
             return
         path = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
-        self._versions.append(path.parent)
+        self._versions[path.parent] = node.name
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        """Count the node as done (for the resume hint)."""
+        self._done.add(node.name)
 
     @hook_impl
     def on_pipeline_error(self) -> None:
-        """Drop the failed run's new versions, then the lock."""
-        for version in self._versions:
-            shutil.rmtree(version, ignore_errors=True)
-            logger.warning("removed %s: the run that wrote it failed", version)
-        self._versions = []
-        self._release()
+        """Undo the failed run's versions; say how to resume."""
+        hint = self.abandon()
+        if hint:
+            logger.warning(hint)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
         """Let the next run in."""
-        self._versions = []
+        self._versions, self._pipeline, SafeRunHook.active = {}, None, None
         self._release()
+
+    def abandon(self) -> str | None:
+        """Remove this run's new versions, release the lock; returns how to resume, if known."""
+        for version in self._versions:
+            shutil.rmtree(version, ignore_errors=True)
+            logger.warning("removed %s: the run that wrote it did not finish", version)
+        undone = set(self._versions.values())
+        hint = self._resume_hint(self._done - undone)
+        self._versions, self._pipeline, SafeRunHook.active = {}, None, None
+        self._release()
+        return hint
+
+    def _resume_hint(self, done: set[str]) -> str | None:
+        if self._pipeline is None or self._catalog is None:
+            return None
+        if not done:
+            return "nothing was kept: run the same command again"
+        remaining = [node for node in self._pipeline.nodes if node.name not in done]
+        if not remaining:
+            return None
+        start = _find_nodes_to_resume_from(self._pipeline, remaining, self._catalog)
+        return f'to resume, run the same command with --from-nodes "{",".join(sorted(start))}"'
 
     def _dataset(self, name: str) -> Any:
         try:
@@ -216,3 +283,14 @@ class SafeRunHook:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+class _DropKedroResumeHint(logging.Filter):
+    """Kedro's own hint ignores the versions a failed run removes; ``SafeRunHook`` gives one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "You can resume the pipeline run" not in record.getMessage()
+
+
+for _name in ("sequential_runner", "parallel_runner", "thread_runner", "runner"):
+    logging.getLogger(f"kedro.runner.{_name}").addFilter(_DropKedroResumeHint())

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from music_recommender.parameters import check_field_types
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.trainer import resolve_device
 
@@ -59,6 +60,7 @@ class ImplicitConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        check_field_types(self, "implicit")
         if self.plays_scale not in PLAYS_SCALES:
             raise ValueError(
                 f"plays_scale must be one of {', '.join(PLAYS_SCALES)}; got {self.plays_scale!r}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from music_recommender.parameters import check_field_types
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.trainer import TrainConfig
 
@@ -55,6 +56,7 @@ class Recipe:
         return model
 
     def __post_init__(self) -> None:
+        check_field_types(self, "model")
         if (
             isinstance(self.n_factors, bool)
             or not isinstance(self.n_factors, int)

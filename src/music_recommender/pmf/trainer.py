@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from music_recommender.parameters import check_field_types
 from music_recommender.pmf.row_sparse import RowSparseOptimizer
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class TrainConfig:
     sparse_updates: bool | str = "auto"
 
     def __post_init__(self) -> None:
+        check_field_types(self, "model")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"

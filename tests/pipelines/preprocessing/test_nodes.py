@@ -13,7 +13,9 @@ from music_recommender.pipelines.preprocessing.nodes import (
     FilterParams,
     RawDataError,
     SplitParams,
+    UnnamedArtistParams,
     apply_scaler,
+    check_artist_names,
     filter_sparse,
     fit_scaler,
     index_ids,
@@ -21,6 +23,7 @@ from music_recommender.pipelines.preprocessing.nodes import (
     split_interactions,
     summarize,
     validate_artists,
+    validate_raw_data,
     validate_user_artists,
 )
 from music_recommender.scaling import RatingScaler
@@ -227,13 +230,54 @@ def test_index_ids_contiguous_and_maps_round_trip(raw_artists: pd.DataFrame) -> 
     ]
 
 
-def test_index_ids_names_unknown_artists(
+def test_a_few_unnamed_artists_are_named_by_id_with_the_ids_in_the_warning(
     raw_artists: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
+    plays = _pairs([(u, 51) for u in range(200)] + [(1, 999)])
+    names = validate_artists(raw_artists)
     with caplog.at_level(logging.WARNING):
-        _, _, artist_map = index_ids(_pairs([(1, 51), (1, 999)]), validate_artists(raw_artists))
+        check_artist_names(plays, names, UnnamedArtistParams(), "artists.dat")
+    assert "1 of 2 played artist ids have no name in artists.dat" in caplog.text
+    assert "most played first: 999;" in caplog.text  # plain ids, not np.int64(...) in brackets
+    _, _, artist_map = index_ids(plays, names)
     assert artist_map["artist_name"].tolist() == ["Duran Duran", "artist 999"]
-    assert "no name in artists.dat" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("pairs", "why"),
+    [
+        ([(u, 51) for u in range(50)] + [(u, 999) for u in range(2)], "largest carries 3.85%"),
+        ([(1, 51), (1, 997), (1, 998), (1, 999)], "3 of 4 played artist ids"),
+    ],
+)
+def test_files_that_do_not_belong_together_stop_the_run(
+    raw_artists: pd.DataFrame, pairs: list[tuple[int, int]], why: str
+) -> None:
+    with pytest.raises(RawDataError, match=r"preprocessing\.unnamed_artists") as error:
+        check_artist_names(
+            _pairs(pairs), validate_artists(raw_artists), UnnamedArtistParams(), "a.dat"
+        )
+    assert why in str(error.value) and "same dataset" in str(error.value)
+
+
+def test_raw_files_are_checked_together_and_the_filter_before_anything_is_returned(
+    small_data,
+) -> None:
+    broken = small_data.artists.assign(id=small_data.artists["id"].astype(str))
+    broken.loc[0, "id"] = "x"
+    with pytest.raises(RawDataError, match=r"artists\.dat"):
+        validate_raw_data(small_data.user_artists, broken, UnnamedArtistParams(), FilterParams())
+    with pytest.raises(RawDataError, match="min_listeners_per_artist"):
+        validate_raw_data(
+            small_data.user_artists,
+            small_data.artists,
+            UnnamedArtistParams(),
+            FilterParams(min_listeners_per_artist=100_000),
+        )
+    plays, names, kept = validate_raw_data(
+        small_data.user_artists, small_data.artists, UnnamedArtistParams(), FilterParams(2)
+    )
+    assert len(kept) <= len(plays) and len(names) == len(small_data.artists)
 
 
 # --------------------------------------------------------------------------- split

@@ -14,7 +14,12 @@ from kedro.runner import SequentialRunner
 from omegaconf import OmegaConf
 
 from music_recommender.pipelines.preprocessing import create_pipeline
-from music_recommender.pipelines.preprocessing.nodes import FilterParams, RawDataError, SplitParams
+from music_recommender.pipelines.preprocessing.nodes import (
+    FilterParams,
+    RawDataError,
+    SplitParams,
+    UnnamedArtistParams,
+)
 
 OUTPUTS = {
     "data/02_intermediate/user_artists.parquet",
@@ -50,7 +55,7 @@ def test_pipeline_writes_every_output_in_its_layer(
 ) -> None:
     _run(kedro_project, raw_folder)
     written = {str(p.relative_to(kedro_project)) for p in (kedro_project / "data").rglob("*.*")}
-    assert written == OUTPUTS
+    assert written == OUTPUTS | {"data/.run.lock"}  # the lock file stays, unlocked
 
     summary = json.loads(
         (kedro_project / "data/08_reporting/preprocessing_summary.json").read_text()
@@ -131,7 +136,7 @@ def test_missing_raw_data_offline_stops_with_instructions(
         _run(kedro_project, tmp_path / "empty")
     message = str(info.value)
     assert "Raw data missing" in message and "http://127.0.0.1:9/offline.zip" in message
-    assert not any((kedro_project / "data").rglob("*.*"))
+    assert not any(p.name != ".run.lock" for p in (kedro_project / "data").rglob("*.*"))
 
 
 def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> None:
@@ -141,6 +146,7 @@ def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> No
             "artists_raw": MemoryDataset(small_data.artists),
             "params:preprocessing.filter": MemoryDataset(FilterParams()),
             "params:preprocessing.split": MemoryDataset(SplitParams()),
+            "params:preprocessing.unnamed_artists": MemoryDataset(UnnamedArtistParams()),
             "params:preprocessing.normalisation": MemoryDataset("log_zscore"),
             "params:preprocessing.summary_sample_rows": MemoryDataset(3),
         }
@@ -148,3 +154,24 @@ def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> No
     out = SequentialRunner().run(create_pipeline(), catalog)
     assert out["train_ratings"].load()["rating"].abs().max() < 10
     assert len(out["preprocessing_summary"].load()["raw"]["sample"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "edit", "message"),
+    [
+        # Before: artists.parquet was saved before user_artists.dat was read.
+        ({}, b"\r\n2\tx\t5", r"column 'artistID' must hold integer ids"),
+        # Before: user_artists.parquet was overwritten, then the filter found nothing left.
+        ({"preprocessing.filter.min_listeners_per_artist": 100_000}, b"", r"removed every row"),
+    ],
+)
+def test_a_run_stopped_by_either_file_or_the_filter_overwrites_nothing(
+    kedro_project: Path, raw_folder: Path, params: dict, edit: bytes, message: str
+) -> None:
+    _run(kedro_project, raw_folder)
+    before = {p: (kedro_project / p).read_bytes() for p in OUTPUTS}
+    with (raw_folder / "user_artists.dat").open("ab") as f:
+        f.write(edit)
+    with pytest.raises(RawDataError, match=message):
+        _run(kedro_project, raw_folder, **params)
+    assert {p: (kedro_project / p).read_bytes() for p in OUTPUTS} == before

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from music_recommender.parameters import check_field_types
 from music_recommender.scaling import METHODS, RatingScaler
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class FilterParams:
     min_artists_per_user: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self, "preprocessing.filter")
         for name in ("min_listeners_per_artist", "min_artists_per_user"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -56,6 +58,7 @@ class SplitParams:
     ensure_train_coverage: bool = True
 
     def __post_init__(self) -> None:
+        check_field_types(self, "preprocessing.split")
         fractions = {"train": self.train, "validation": self.validation, "test": self.test}
         for name, value in fractions.items():
             if not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -69,6 +72,27 @@ class SplitParams:
                 "preprocessing.split train + validation + test must sum to 1; got "
                 f"{self.train} + {self.validation} + {self.test} = {sum(fractions.values()):g}"
             )
+
+
+@dataclass(frozen=True)
+class UnnamedArtistParams:
+    """How many played artist ids may lack a name in artists.dat (``preprocessing.unnamed_artists``).
+
+    A few unnamed ids are normal (the real file lacks some) and get the name ``artist <id>``; many,
+    or a heavily played one, mean the two files do not belong together.
+    """
+
+    max_play_share: float = 0.01  # stop if one unnamed artist carries more than this share of plays
+    max_id_share: float = 0.5  # stop if more than this share of played artist ids is unnamed
+
+    def __post_init__(self) -> None:
+        check_field_types(self, "preprocessing.unnamed_artists")
+        for name in ("max_play_share", "max_id_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(
+                    f"preprocessing.unnamed_artists.{name} must be in [0, 1]; "
+                    f"got {getattr(self, name)!r}"
+                )
 
 
 # --------------------------------------------------------------------------- validation
@@ -168,6 +192,45 @@ def validate_artists(artists: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def check_artist_names(
+    user_artists: pd.DataFrame, artists: pd.DataFrame, params: UnnamedArtistParams, source: str
+) -> None:
+    """Stop when the played artist ids are largely missing from artists.dat; warn when a few are."""
+    plays = user_artists.groupby("artist_id")["weight"].sum()
+    unnamed = plays[~plays.index.isin(artists["artist_id"])]
+    if unnamed.empty:
+        return
+    ids = ", ".join(str(int(i)) for i in unnamed.sort_values(ascending=False).index[:5])
+    share = unnamed / plays.sum()
+    facts = (
+        f"{len(unnamed):,} of {len(plays):,} played artist ids have no name in {source} "
+        f"(most played first: {ids}; the largest carries {share.max():.2%} of all plays)"
+    )
+    if share.max() > params.max_play_share or len(unnamed) > params.max_id_share * len(plays):
+        raise RawDataError(
+            f"{facts}: more than preprocessing.unnamed_artists allows "
+            f"(max_play_share {params.max_play_share}, max_id_share {params.max_id_share}); "
+            "check that user_artists.dat and artists.dat come from the same dataset"
+        )
+    logger.warning("%s; they are named 'artist <id>'", facts)
+
+
+def validate_raw_data(
+    user_artists: pd.DataFrame,
+    artists: pd.DataFrame,
+    unnamed: UnnamedArtistParams,
+    rule: FilterParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Both raw files checked together, and the filter's result, before any of them is saved.
+
+    A run with a bad file, names that do not match or a filter that keeps nothing stops here,
+    with the intermediate layer as the last good run left it.
+    """
+    plays, names = validate_user_artists(user_artists), validate_artists(artists)
+    check_artist_names(plays, names, unnamed, _source(artists, "artists.dat"))
+    return plays, names, filter_sparse(plays, rule)
+
+
 # --------------------------------------------------------------------------- filter and index
 
 
@@ -185,7 +248,7 @@ def filter_sparse(user_artists: pd.DataFrame, params: FilterParams) -> pd.DataFr
         if len(frame) == before:
             break
     if frame.empty:
-        raise ValueError(
+        raise RawDataError(
             "the sparsity filter removed every row: lower preprocessing.filter.min_listeners_per_artist "
             f"({params.min_listeners_per_artist}) or min_artists_per_user ({params.min_artists_per_user})"
         )
@@ -208,14 +271,7 @@ def index_ids(
     user_map = pd.DataFrame({"user_id": user_ids, "user_index": np.arange(len(user_ids))})
     names = artists.set_index("artist_id")["artist_name"]
     artist_names = names.reindex(artist_ids)
-    unnamed = artist_names.isna()
-    if unnamed.any():
-        logger.warning(
-            "%d artist id(s) in user_artists have no name in artists.dat (first: %s); "
-            "they are named 'artist <id>'",
-            int(unnamed.sum()),
-            list(artist_ids[unnamed.to_numpy()][:5]),
-        )
+    if artist_names.isna().any():  # allowed and reported by check_artist_names
         artist_names = artist_names.fillna(
             pd.Series([f"artist {i}" for i in artist_ids], index=artist_ids)
         )

@@ -7,14 +7,12 @@ from kedro.pipeline import Node, Pipeline
 from music_recommender.pipelines.preprocessing.nodes import (
     apply_scaler,
     describe_ids,
-    filter_sparse,
     fit_scaler,
     index_ids,
     plot_weight_distribution,
     split_interactions,
     summarize,
-    validate_artists,
-    validate_user_artists,
+    validate_raw_data,
 )
 
 # Datasets shared with the other pipelines keep their names outside the namespace.
@@ -37,14 +35,10 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     """The `preprocessing` modular pipeline; its internal datasets are prefixed `preprocessing.`."""
     nodes = [
         Node(
-            validate_user_artists, "user_artists_raw", "user_artists", name="validate_user_artists"
-        ),
-        Node(validate_artists, "artists_raw", "artists", name="validate_artists"),
-        Node(
-            filter_sparse,
-            ["user_artists", "params:filter"],
-            "filtered_user_artists",
-            name="filter_sparse",
+            validate_raw_data,
+            ["user_artists_raw", "artists_raw", "params:unnamed_artists", "params:filter"],
+            ["user_artists", "artists", "filtered_user_artists"],
+            name="validate_raw_data",
         ),
         Node(
             index_ids,

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_recommender.parameters import check_field_types
+
 
 @dataclass(frozen=True)
 class BiasReportParams:
@@ -23,6 +25,7 @@ class BiasReportParams:
     map_labels: int = 10
 
     def __post_init__(self) -> None:
+        check_field_types(self, "reporting.artist_bias")
         if not 0 < self.flag_gap < 1:
             raise ValueError(
                 f"reporting.artist_bias.flag_gap must be in (0, 1); got {self.flag_gap!r}"

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_recommender.parameters import check_field_types
 from music_recommender.pipelines.model_input import holdout, to_ratings
 from music_recommender.pmf import evaluate, fit, lr_range_test
 from music_recommender.pmf.recipe import Recipe
@@ -26,6 +27,7 @@ class SampleParams:
     seed: int
 
     def __post_init__(self) -> None:
+        check_field_types(self, "tuning.sample")
         if self.rows is not None and (isinstance(self.rows, bool) or self.rows < 1):
             raise ValueError(
                 f"tuning.sample.rows must be null or an integer >= 1; got {self.rows!r}"
@@ -42,6 +44,7 @@ class LRRangeParams:
     margin: float  # suggested rate = rate at the loss minimum / margin
 
     def __post_init__(self) -> None:
+        check_field_types(self, "tuning.lr_range_test")
         if not 0 < self.start_lr < self.end_lr:
             raise ValueError(
                 "tuning.lr_range_test needs 0 < start_lr < end_lr; "
@@ -62,6 +65,7 @@ class GridParams:
     holdout_fraction: float  # validation slice of train when the split has no validation part
 
     def __post_init__(self) -> None:
+        check_field_types(self, "tuning.grid_search")
         if self.epochs < 1:
             raise ValueError(f"tuning.grid_search.epochs must be >= 1; got {self.epochs!r}")
         if not 0 < self.holdout_fraction < 1:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_recommender.parameters import check_field_types
 from music_recommender.pipelines.model_input import holdout, to_ratings
 from music_recommender.pmf import PMF, evaluate, fit
 from music_recommender.pmf.baselines import BiasBaseline, mse
@@ -28,6 +29,7 @@ class TrainingOptions:
     use_tuned_lr: bool
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training.rating.options")
         if self.hyperparameters not in MODES:
             raise ValueError(
                 f"{OPTIONS_KEY}.hyperparameters must be one of {', '.join(MODES)}; "
@@ -47,6 +49,7 @@ class BaselineParams:
     tune_rows: int | None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training.rating.baseline")
         if not self.reg or any(r < 0 for r in self.reg):
             raise ValueError(
                 f"training.rating.baseline.reg must be a non-empty list of numbers >= 0; got {self.reg!r}"

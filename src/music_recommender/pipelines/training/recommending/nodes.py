@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_recommender.parameters import check_field_types
 from music_recommender.pmf import PMF
 from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
 from music_recommender.pmf.ranking import (
@@ -38,6 +39,7 @@ class RecommendParams:
     memory_budget_mb: float  # scores held at once while ranking (rows per batch follow from it)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training.recommending.recommend")
         if self.objective not in OBJECTIVES:
             raise ValueError(
                 "training.recommending.recommend.objective must be one of "
@@ -62,6 +64,7 @@ class RankingParams:
     max_users: int | None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "training.recommending.ranking")
         if not 0 < self.holdout_fraction < 1:
             raise ValueError(
                 "training.recommending.ranking.holdout_fraction must be in (0, 1); "
