@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ from music_recommender import commands as cli
 from music_recommender import synthetic
 
 from .conftest import make_project
-from .test_run import run
+from .test_run import latest, run
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +101,36 @@ def test_fold_in_uses_the_settings_saved_in_the_model(trained_project, capsys) -
         assert capsys.readouterr().out == before
     finally:
         conf.unlink()
+
+
+@pytest.mark.parametrize("plays", ["nan", "inf", "-inf", "0"])
+def test_plays_must_be_finite_and_positive(trained_project, plays, capsys) -> None:
+    project, artists = trained_project
+    name = artists["artist_name"].iloc[0]
+    with pytest.raises(SystemExit) as info:
+        cli.run(["--project", str(project), "recommend", "--listen", f"{name}={plays}"])
+    assert info.value.code == 2
+    assert "finite number > 0" in capsys.readouterr().err
+
+
+def test_n_beyond_the_unplayed_artists_lists_only_unplayed_ones(trained_project, capsys) -> None:
+    project, artists = trained_project
+    assert cli.run(["--project", str(project), "recommend", "--user", "2", "-n", "100000"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    interactions = pd.read_parquet(project / "data/03_primary/interactions.parquet")
+    played = (interactions["user_id"] == 2).sum()
+    assert len(lines) == len(artists) - played
+    assert not any("inf" in line for line in lines)
+
+
+def test_a_corrupt_model_is_named_as_such(trained_project, tmp_path, capsys) -> None:
+    project, _ = trained_project
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    model = latest(copy / "data/06_models/implicit_model.pt")
+    model.write_bytes(model.read_bytes()[:200])
+    with pytest.raises(SystemExit) as info:
+        cli.run(["--project", str(copy), "recommend", "--user", "2"])
+    message = str(info.value.code)
+    assert "cannot be used" in message and "not a model file this project wrote" in message
+    assert "No trained model" not in message and "weights_only" not in message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from music_recommender.hetrec import (
     HetrecFile,
     RawDataCheckError,
     RawDataMissingError,
+    RawFileError,
     fetch_hetrec,
     read_hetrec,
 )
@@ -162,3 +164,21 @@ def test_synthetic_is_seeded_heavy_tailed_and_unique() -> None:
 def test_synthetic_rejects_impossible_sizes() -> None:
     with pytest.raises(ValueError, match=r"artists_per_user \(20\) exceeds n_artists \(10\)"):
         synthetic.generate(5, 10, 20)
+
+
+def test_an_empty_file_is_named_as_empty(tmp_path: Path) -> None:
+    (tmp_path / "user_artists.dat").write_bytes(b"")
+    with pytest.raises(RawFileError, match=r"user_artists\.dat: the file is empty"):
+        read_hetrec(tmp_path / "user_artists.dat")
+
+
+def test_windows_encoded_names_are_read_with_a_warning_naming_the_line(
+    tmp_path: Path, caplog
+) -> None:
+    path = tmp_path / "artists.dat"
+    text = "id\tname\turl\tpictureURL\r\n1\tBjörk\tu\tp\r\n2\tBeyoncé — live\tu\tp\r\n"
+    path.write_bytes(text.encode("cp1252"))
+    with caplog.at_level(logging.WARNING):
+        frame = read_hetrec(path)
+    assert frame["name"].tolist() == ["Björk", "Beyoncé — live"]
+    assert "artists.dat: line 2 is not UTF-8" in caplog.text

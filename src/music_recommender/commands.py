@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import math
 import sys
 import warnings
 from dataclasses import dataclass
@@ -73,12 +74,15 @@ def _load(project_path: Path, env: str | None, objective: str) -> Assets:
         context = session.load_context()
         catalog = context.catalog
         name = {"implicit": "implicit_model", "explicit": "pmf_model"}[objective]
+        if not catalog.exists(name):
+            raise SystemExit(f"No trained model '{name}' yet. Run `kedro run` first.")
         try:
             model = catalog.load(name)
         except Exception as exc:
             raise SystemExit(
-                f"No trained model '{name}' yet ({exc.__class__.__name__}). Run `kedro run` first."
-            ) from exc
+                f"The latest '{name}' cannot be used: {_reason(exc)}. "
+                "Run `kedro run` to train a new one."
+            ) from None
         user_map, artist_map = catalog.load("user_map"), catalog.load("artist_map")
         _check_maps(model, user_map, artist_map)
         return Assets(
@@ -88,6 +92,14 @@ def _load(project_path: Path, env: str | None, objective: str) -> Assets:
             artist_map,
             _budget(context.params["training"]["recommending"]["recommend"]),
         )
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost message of a load failure (the model file's own, not the dataset's wrapper)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.rstrip(".")
 
 
 def _budget(recommend: Any) -> float:
@@ -143,6 +155,7 @@ def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
     u = int(match["user_index"].iloc[0])
     mine = assets.interactions[assets.interactions["user_index"] == u]
     played = pairs_matrix(np.zeros(len(mine), int), mine["artist_index"], 1, assets.model.n_items)
+    n = _available(n, assets.model.n_items - played.nnz)
     index, values = factor_scorer(assets.model).top_n(np.array([u]), played, n)
     return _table(index[0], values[0], assets)
 
@@ -152,6 +165,7 @@ def recommend_new(assets: Assets, listens: dict[str, float], n: int = 10) -> pd.
     items = [_artist_index(assets, name) for name in listens]
     vector, _ = fold_in(assets.model, items, list(listens.values()))
     played = pairs_matrix(np.zeros(len(items), int), items, 1, assets.model.n_items)
+    n = _available(n, assets.model.n_items - played.nnz)
     index, values = recommend(
         lambda _: vector_scores(assets.model, vector[None]),
         np.array([0]),
@@ -163,9 +177,19 @@ def recommend_new(assets: Assets, listens: dict[str, float], n: int = 10) -> pd.
     return _table(index[0], values[0], assets)
 
 
+def _available(n: int, unplayed: int) -> int:
+    """``n``, or as many artists as there are left to recommend (never a played one)."""
+    if unplayed < 1:
+        raise UnknownNameError(
+            "every artist in the catalogue is already played: nothing to recommend"
+        )
+    return min(n, unplayed)
+
+
 def similar(assets: Assets, name: str, n: int = 10) -> pd.DataFrame:
     """Artists nearest to ``name`` by cosine similarity of their vectors."""
     i = _artist_index(assets, name)
+    n = _available(n, assets.model.n_items - 1)
     index, sims = similar_items(assets.model, np.array([i]), n, assets.memory_budget_mb)
     return _table(index[0], sims[0], assets, "similarity")
 
@@ -178,8 +202,8 @@ def _listen(text: str) -> tuple[str, float]:
         value = float(plays)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"plays must be a number in {text!r}") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"plays must be positive in {text!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"plays must be a finite number > 0 in {text!r}")
     return name.strip(), value
 
 

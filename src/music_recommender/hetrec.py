@@ -41,6 +41,10 @@ class RawDataMissingError(FileNotFoundError):
     """The raw files are absent and could not be fetched."""
 
 
+class RawFileError(ValueError):
+    """A raw file that cannot be read as a HetRec table (empty, not text)."""
+
+
 class RawDataCheckError(ValueError):
     """A fetched file does not have the columns or row count GroupLens publishes."""
 
@@ -48,15 +52,36 @@ class RawDataCheckError(ValueError):
 def read_hetrec(path: str | Path, **load_args: object) -> pd.DataFrame:
     """Read one tab-separated HetRec file: CRLF or LF endings, literal quotes inside names."""
     path = Path(path)
+    if path.exists() and path.stat().st_size == 0:
+        raise RawFileError(f"{path}: the file is empty; expected a tab-separated header and rows")
     # QUOTE_NONE: artist names such as `"Weird Al" Yankovic` carry bare quotes that are part of
     # the name; the C parser accepts both CRLF and LF and a missing final newline.
     args: dict[str, object] = {"sep": "\t", "quoting": csv.QUOTE_NONE, "encoding": "utf-8"}
     args.update(load_args)
-    frame = pd.read_csv(path, **args)  # type: ignore[call-overload]
+    try:
+        frame = pd.read_csv(path, **args)  # type: ignore[call-overload]
+    except UnicodeDecodeError:
+        # Files saved by Windows tools carry names in cp1252 (a superset of latin-1's letters).
+        logger.warning(
+            "%s: line %d is not UTF-8; reading the file as Windows-1252 (cp1252)",
+            path,
+            _first_non_utf8_line(path),
+        )
+        frame = pd.read_csv(path, **(args | {"encoding": "cp1252", "encoding_errors": "replace"}))  # type: ignore[call-overload]
     frame.columns = [str(c).strip() for c in frame.columns]
     # Lets validation name the file a bad row came from.
     frame.attrs["source"] = str(path)
     return frame
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def check_hetrec_file(path: Path, expected: HetrecFile) -> None:

@@ -18,7 +18,7 @@ from kedro.runner.runner import _find_nodes_to_resume_from
 from kedro.validation import ModelInstantiationError, ParameterValidationError
 
 from music_recommender.atomic import atomic_writes, remove_partials
-from music_recommender.hetrec import RawDataCheckError, RawDataMissingError
+from music_recommender.hetrec import RawDataCheckError, RawDataMissingError, RawFileError
 from music_recommender.parameters import ParameterError, check_parameters
 from music_recommender.pipelines.preprocessing.nodes import RawDataError
 from music_recommender.pmf.persistence import ModelFileError
@@ -85,6 +85,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     RawDataError,
     RawDataMissingError,
     RawDataCheckError,
+    RawFileError,
     RunLockedError,
     ParameterError,
     ParameterValidationError,

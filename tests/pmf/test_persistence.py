@@ -47,7 +47,7 @@ def test_corrupt_file(model: PMF, tmp_path: Path) -> None:
     path = tmp_path / "m.pt"
     save_model(model, path)
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(ModelFileError, match=r"m\.pt is not a readable PMF model file"):
+    with pytest.raises(ModelFileError, match=r"m\.pt is not a model file this project wrote"):
         load_model(path)
 
 
@@ -108,5 +108,5 @@ def test_versioned_kedro_dataset(model: PMF, tmp_path: Path) -> None:
 def test_kedro_dataset_reports_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "pmf.pt"
     path.write_bytes(b"garbage")
-    with pytest.raises(DatasetError, match="not a readable PMF model file"):
+    with pytest.raises(DatasetError, match="not a model file this project wrote"):
         PMFModelDataset(str(path)).load()

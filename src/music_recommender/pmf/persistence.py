@@ -37,8 +37,12 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any
     """Rebuild a model; ``weights_only=True`` so a file can never run code when loaded."""
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelFileError(f"{source} is not a readable PMF model file: {exc}") from exc
+    except Exception:
+        # torch's own message may advise weights_only=False, which would run code from the file.
+        raise ModelFileError(
+            f"{source} is not a model file this project wrote, or it is damaged "
+            "(it cannot be read as weights alone)"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelFileError(f"{source} is not a {FORMAT} model file (found format {found!r})")

@@ -83,6 +83,7 @@ def test_validate_user_artists_missing_column_names_file_and_columns() -> None:
         ([(2, 51, 10), (2, 52, None)], "weight", "empty values"),
         ([(2, 51, 10), (2.5, 52, 3)], "userID", "integer ids"),
         ([(2, 51, 10), (2, "abc", 3)], "artistID", "integer ids"),
+        ([(2, 51, 10), (2, "99999999999999999999", 3)], "artistID", "integer ids (64-bit)"),
         ([(2, 51, 10), (2, 52, 0)], "weight", "positive number"),
         ([(2, 51, 10), (2, 52, -4)], "weight", "positive number"),
         ([(2, 51, 10), (2, 52, "many")], "weight", "positive number"),

@@ -123,7 +123,9 @@ def _integer_problems(frame: pd.DataFrame, column: str) -> pd.Series:
     """Rows whose value is not a whole number (nulls are reported separately)."""
     values = pd.to_numeric(frame[column], errors="coerce")
     present = frame[column].notna()
-    return present & (values.isna() | (values % 1 != 0))
+    # Ids are stored as int64: a larger one would wrap around, not fail.
+    too_big = values.abs() >= float(2**63)
+    return present & (values.isna() | (values % 1 != 0) | too_big)
 
 
 def _check(problems: list[str], source: str) -> None:
@@ -146,7 +148,9 @@ def validate_user_artists(user_artists: pd.DataFrame) -> pd.DataFrame:
     for column in ("userID", "artistID"):
         bad = _integer_problems(frame, column)
         if bad.any():
-            problems.append(f"column '{column}' must hold integer ids: {_rows(frame, bad)}")
+            problems.append(
+                f"column '{column}' must hold integer ids (64-bit): {_rows(frame, bad)}"
+            )
     weight = pd.to_numeric(frame["weight"], errors="coerce")
     bad = frame["weight"].notna() & ~(np.isfinite(weight) & (weight > 0))
     if bad.any():
