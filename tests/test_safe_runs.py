@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import music_recommender.pipelines.reporting.pipeline as reporting
 from music_recommender import hooks
 from music_recommender.atomic import PARTIAL, atomic_writes, remove_partials
 from music_recommender.run_lock import RunLock, RunLockedError
+from tests.conftest import make_project
 from tests.test_run import latest, run
 
 OLD = pd.DataFrame({"artist": ["a", "b", "c"], "plays": [3, 2, 1]})
@@ -249,3 +251,44 @@ def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
     )
     assert latest(data / "06_models/pmf_model.pt") != model
     assert latest(data / "08_reporting/report.html").stat().st_size > 10_000
+
+
+def _without_timings(value: object) -> object:
+    """Metrics with wall-clock fields dropped (they differ between any two runs)."""
+    if isinstance(value, dict):
+        return {
+            k: _without_timings(v)
+            for k, v in value.items()
+            if not any(t in k for t in ("seconds", "fit_s", "time"))
+        }
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def test_two_whole_runs_give_the_same_numbers(tmp_path: Path, raw_folder: Path) -> None:
+    outputs = []
+    for name in ("first", "second"):
+        project = make_project(tmp_path / name)
+        run(project, raw_folder, **{"preprocessing.filter.min_listeners_per_artist": 2})
+        data = project / "data"
+        outputs.append(
+            {
+                "metrics": _without_timings(
+                    json.loads(latest(data / "08_reporting/metrics.json").read_text())
+                ),
+                "ranking": _without_timings(
+                    json.loads(latest(data / "08_reporting/ranking_metrics.json").read_text())
+                ),
+                "biases": (data / "07_model_output/artist_biases.csv").read_bytes(),
+                "recommendations": pd.read_parquet(
+                    data / "07_model_output/recommendations.parquet"
+                ),
+                "similar": pd.read_parquet(data / "07_model_output/similar_artists.parquet"),
+            }
+        )
+    first, second = outputs
+    for key in ("metrics", "ranking", "biases"):
+        assert first[key] == second[key], key
+    pd.testing.assert_frame_equal(first["recommendations"], second["recommendations"])
+    pd.testing.assert_frame_equal(first["similar"], second["similar"])
