@@ -134,3 +134,31 @@ def test_a_corrupt_model_is_named_as_such(trained_project, tmp_path, capsys) -> 
     message = str(info.value.code)
     assert "cannot be used" in message and "not a model file this project wrote" in message
     assert "No trained model" not in message and "weights_only" not in message
+
+
+def test_help_lists_every_command_and_the_bare_command_prints_it(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 0
+    bare = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert capsys.readouterr().out == bare
+    for command in ("recommend", "similar", "run"):
+        assert f"    {command} " in bare, bare
+
+
+def test_options_work_before_or_after_the_sub_command(trained_project, capsys) -> None:
+    project, _ = trained_project
+    assert (
+        cli.run(["--project", str(project), "--objective", "explicit", "recommend", "--user", "2"])
+        == 0
+    )
+    before = capsys.readouterr().out
+    assert (
+        cli.run(["recommend", "--user", "2", "--objective", "explicit", "--project", str(project)])
+        == 0
+    )
+    assert capsys.readouterr().out == before
+    assert cli.run(["--project", str(project), "recommend", "--user", "2"]) == 0
+    assert capsys.readouterr().out != before  # the implicit model answers by default

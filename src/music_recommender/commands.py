@@ -4,7 +4,7 @@
     music-recommender recommend --listen "Depeche Mode=1200" --listen "The Cure=300"
     music-recommender similar --artist "Depeche Mode"
 
-Anything else (`music-recommender run ...`, or no sub-command) is Kedro's own `run`.
+`music-recommender run [options]` is Kedro's own `run`; with no sub-command it prints its help.
 The model, id maps and parameters come through the project's catalog, so `--env` works as for
 `kedro run` and the latest versioned model is used.
 """
@@ -207,21 +207,38 @@ def _listen(text: str) -> tuple[str, float]:
     return name.strip(), value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `recommend` and `similar` sub-commands."""
-    parser = argparse.ArgumentParser(prog="music-recommender", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default=None, help="Kedro environment (as `kedro run --env`)")
+def _shared_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--env, --objective, --project: accepted before or after the sub-command."""
+    parser.add_argument(
+        "--env",
+        default=default,
+        help="Kedro environment whose outputs to read (as `kedro run --env`)",
+    )
     parser.add_argument(
         "--objective",
         choices=("implicit", "explicit"),
-        default="implicit",
+        default=default if default is argparse.SUPPRESS else "implicit",
         help="which trained model answers (default: implicit)",
     )
     parser.add_argument(
-        "--project", type=Path, default=Path.cwd(), help="project folder (default: here)"
+        "--project",
+        type=Path,
+        default=default if default is argparse.SUPPRESS else Path.cwd(),
+        help="project folder (default: here)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`recommend`, `similar`, and `run` (Kedro's, listed so that --help shows all three)."""
+    parser = argparse.ArgumentParser(
+        prog="music-recommender",
+        description=__doc__.splitlines()[0],
+        epilog="`music-recommender run [kedro run options]` runs the pipelines, as `kedro run`.",
+    )
+    _shared_options(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{recommend,similar,run}")
     rec = sub.add_parser("recommend", help="top-N artists for a listener")
+    _shared_options(rec, argparse.SUPPRESS)
     who = rec.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", type=int, help="a userID from user_artists.dat")
     who.add_argument(
@@ -233,8 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("-n", type=int, default=10, help="how many (default 10)")
     sim = sub.add_parser("similar", help="artists similar to one artist")
+    _shared_options(sim, argparse.SUPPRESS)
     sim.add_argument("--artist", required=True)
-    sim.add_argument("-n", type=int, default=10)
+    sim.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    sub.add_parser(
+        "run", help="run the pipelines: the same options as `kedro run` (--env, --pipelines, ...)"
+    )
     return parser
 
 
@@ -263,10 +284,15 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """`recommend` / `similar`, or Kedro's `run` for anything else."""
+    """`recommend` / `similar`; `run ...` is Kedro's run; nothing (or --help) prints the help."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in COMMANDS for a in argv):
-        sys.exit(run(argv))
-    from music_recommender.__main__ import main as kedro_main  # noqa: PLC0415
+    if "run" in argv and not any(c in argv[: argv.index("run")] for c in COMMANDS):
+        from music_recommender.__main__ import main as kedro_main  # noqa: PLC0415
 
-    return kedro_main(argv[1:] if argv[:1] == ["run"] else argv)
+        before, after = argv[: argv.index("run")], argv[argv.index("run") + 1 :]
+        env = before[before.index("--env") : before.index("--env") + 2] if "--env" in before else []
+        return kedro_main([*env, *after])
+    if not argv:
+        build_parser().print_help()
+        sys.exit(0)
+    sys.exit(run(argv))
