@@ -292,3 +292,28 @@ def test_two_whole_runs_give_the_same_numbers(tmp_path: Path, raw_folder: Path) 
         assert first[key] == second[key], key
     pd.testing.assert_frame_equal(first["recommendations"], second["recommendations"])
     pd.testing.assert_frame_equal(first["similar"], second["similar"])
+
+
+def test_a_corrupt_model_under_the_reporting_pipeline_is_one_message(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    params = {
+        "training.rating.options.hyperparameters": "fixed",
+        "preprocessing.filter.min_listeners_per_artist": 2,
+    }
+    run(kedro_project, raw_folder, **params)
+    model = latest(kedro_project / "data/06_models/implicit_model.pt")
+    model.write_bytes(b"not a model")
+    report = latest(kedro_project / "data/08_reporting/report.html")
+    done = _kedro(
+        kedro_project,
+        raw_folder,
+        "--pipelines",
+        "reporting",
+        "params=training.rating.options.hyperparameters=fixed",
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "implicit_model.pt is not a model file this project wrote" in output, output
+    assert "Traceback" not in output and "╭" not in output and "weights_only" not in output
+    assert latest(kedro_project / "data/08_reporting/report.html") == report
