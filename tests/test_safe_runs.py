@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -154,9 +155,17 @@ def test_a_failed_run_leaves_no_new_model_or_metrics_version(
         assert latest(data / name) == path, f"{name}: the failed run's version is still there"
     assert latest(data / "08_reporting/report.html").read_bytes() == report
     assert not list(data.rglob(f"*{PARTIAL}*"))
-    # The lock went with the failed run: the next one starts.
+    # The lock went with the failed run: the next one starts, and ends naming its report.
     monkeypatch.undo()
-    run(kedro_project, raw_folder, ["reporting"], **params)
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("music_recommender.hooks").addHandler(handler)
+    try:
+        run(kedro_project, raw_folder, ["reporting"], **params)
+    finally:
+        logging.getLogger("music_recommender.hooks").removeHandler(handler)
+    assert lines[-1] == f"Report: {os.path.relpath(latest(data / '08_reporting/report.html'))}"
 
 
 def test_the_run_leaves_no_temporary_files_and_cleans_a_killed_runs(

@@ -25,6 +25,7 @@ from music_recommender.pmf.persistence import ModelFileError
 from music_recommender.run_lock import RunLock, RunLockedError
 
 OUTPUT_LOCATIONS = "output_locations"
+REPORT = "report"  # the catalog's HTML report, named in the run's last line
 logger = logging.getLogger(__name__)
 
 
@@ -190,6 +191,7 @@ class SafeRunHook:
         self._pipeline: Pipeline | None = None
         self._done: set[str] = set()
         self._versions: dict[Path, str] = {}  # version folder -> node that wrote it
+        self._report: Path | None = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -233,6 +235,8 @@ class SafeRunHook:
             return
         path = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
         self._versions[path.parent] = node.name
+        if dataset_name == REPORT:
+            self._report = path
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
@@ -248,9 +252,13 @@ class SafeRunHook:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        """Let the next run in."""
+        """Let the next run in; the last line names the report, when this run wrote one."""
         self._versions, self._pipeline, SafeRunHook.active = {}, None, None
         self._release()
+        if self._report is not None:
+            shown = os.path.relpath(self._report) if self._report.is_absolute() else self._report
+            logger.info("Report: %s", shown)
+            self._report = None
 
     def abandon(self) -> str | None:
         """Remove this run's new versions, release the lock; returns how to resume, if known."""
