@@ -1,5 +1,7 @@
 """Project settings: soft-merged parameters so an environment overrides one value, not a whole block."""
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 
 from music_recommender.hooks import (
@@ -19,3 +21,9 @@ CONFIG_LOADER_ARGS = {
     # without repeating its siblings; catalog entries stay whole-key replacements.
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
+
+# Kedro's own config loader calls OmegaConf's deprecated register_new_resolver three times per
+# session; the notice is for Kedro's maintainers, not for a user of this project.
+warnings.filterwarnings(
+    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
+)
