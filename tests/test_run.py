@@ -189,3 +189,26 @@ def test_scale_environment_runs_end_to_end_on_a_tiny_setting_of_itself(
     ranking = json.loads(latest(data / "08_reporting/ranking_metrics.json").read_text())
     assert ranking["protocol"]["sampled_users"] is None  # 300 listeners: below max_users
     assert latest(data / "08_reporting/report.html").stat().st_size > 10_000
+
+
+def test_the_report_and_the_summary_rebuild_alone_from_persisted_inputs(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    params = {"preprocessing.filter.min_listeners_per_artist": 2}
+    run(kedro_project, raw_folder, **params)
+    data = kedro_project / "data"
+    first = latest(data / "08_reporting/report.html")
+    run(kedro_project, raw_folder, from_nodes=["reporting.build_report"], **params)
+    rebuilt = latest(data / "08_reporting/report.html")
+    assert rebuilt != first and rebuilt.stat().st_size > 10_000
+    summary = data / "08_reporting/preprocessing_summary.json"
+    before = json.loads(summary.read_text())
+    summary.unlink()
+    run(
+        kedro_project,
+        raw_folder,
+        ["preprocessing"],
+        from_nodes=["preprocessing.summarize"],
+        **params,
+    )
+    assert json.loads(summary.read_text()) == before

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +28,7 @@ from music_recommender.run_lock import RunLock, RunLockedError
 
 OUTPUT_LOCATIONS = "output_locations"
 REPORT = "report"  # the catalog's HTML report, named in the run's last line
+RUN_INFO = "run_info"  # date, environment, data source and commit, for the report's header
 logger = logging.getLogger(__name__)
 
 
@@ -46,13 +49,48 @@ class OutputLocationsHook:
         catalog[OUTPUT_LOCATIONS] = MemoryDataset(
             file_locations(catalog, sorted(names), root), copy_mode="assign"
         )
+        catalog[RUN_INFO] = MemoryDataset(run_info(run_params, catalog, root), copy_mode="assign")
+
+
+def run_info(run_params: dict[str, Any], catalog: DataCatalog, root: str) -> dict[str, str]:
+    """When, where from and with which code this run ran: the report's header."""
+    raw = file_locations(catalog, ["user_artists_raw"], root).get("user_artists_raw", "")
+    return {
+        "version": str(run_params.get("run_id") or ""),
+        "started": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "environment": str(run_params.get("env") or "local (base)"),
+        "data": str(Path(raw).parent) if raw else "unknown",
+        "commit": _git_commit(root),
+    }
+
+
+def _git_commit(root: str) -> str:
+    """``abc1234`` (``+ local changes`` when the tree differs), or ``unknown`` outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head} + local changes" if dirty else head
 
 
 def file_locations(catalog: DataCatalog, names: list[str], root: str = "") -> dict[str, str]:
     """``{dataset: path}`` for the named datasets stored in files (relative to ``root``)."""
     out = {}
     for name in names:
-        if name.startswith("params:") or name in ("parameters", OUTPUT_LOCATIONS):
+        if name.startswith("params:") or name in ("parameters", OUTPUT_LOCATIONS, RUN_INFO):
             continue
         try:
             dataset = catalog.get(name)
@@ -61,6 +99,8 @@ def file_locations(catalog: DataCatalog, names: list[str], root: str = "") -> di
             continue
         if path:
             path = str(path)
+            if getattr(dataset, "_version", None) is not None:  # one folder per run
+                path = f"{path}/<run version>/{Path(path).name}"
             out[name.split("@")[0]] = (
                 os.path.relpath(path, root) if root and os.path.isabs(path) else path
             )

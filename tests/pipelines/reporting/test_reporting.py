@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
 
+import music_recommender.pipelines.reporting.page as page_module
 from music_recommender.pipelines.reporting.figures import (
     plot_artist_map,
     plot_bias_distribution,
@@ -66,14 +67,24 @@ def _texts(fig: Figure) -> str:
 def test_lr_plot_has_log_rate_axis_and_marks_the_suggestion() -> None:
     lrs = list(np.logspace(-6, 0, 50))
     curve = [1 - 0.5 * np.exp(-((np.log10(x) + 1) ** 2)) for x in lrs]
-    fig = plot_lr_range_test(
-        {"lr": lrs, "loss": curve, "smoothed_loss": curve, "suggested_lr": 0.1, "optimizer": "sgd"}
-    )
+    test = {
+        "lr": lrs,
+        "loss": curve,
+        "smoothed_loss": curve,
+        "suggested_lr": 0.1,
+        "optimizer": "sgd",
+    }
+    fig = plot_lr_range_test(test, {"best_params": {"schedule": [[0.1, 3], [0.05, 3]]}})
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert "learning rate" in ax.get_xlabel() and ax.get_ylabel() == "MSE"
-    assert any("suggested rate 0.1" in t.get_text() for t in ax.get_legend().get_texts())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "suggested rate 0.1" in legend
     assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [0.1]
+    # Training that does not start at the suggested rate: the figure says so.
+    fig = plot_lr_range_test(test, {"best_params": {"schedule": [[0.05, 3]]}})
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "suggested rate 0.1 (not used)" in legend and "training's first rate 0.05" in legend
 
 
 def test_grid_plot_one_line_per_l2_and_the_choice_marked() -> None:
@@ -271,8 +282,19 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
         ranking,
         examples,
         embed_figures(**figures),
+        {
+            "version": "2026-11-29T01.00.00.000Z",
+            "started": "2026-11-29 01:00 UTC",
+            "environment": "demo",
+            "data": "data/01_raw/synthetic-demo",
+            "commit": "abc1234",
+        },
     )
     page = render_report(content)
+    for fact in ("2026-11-29T01.00.00.000Z", "2026-11-29 01:00 UTC", "demo", "synthetic-demo"):
+        assert fact in page
+    assert "abc1234" in page
+    assert "The factors beat the bias-only baseline by 5.6%" in page
     assert page.startswith("<!DOCTYPE html>")
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == len(FIGURE_TITLES)
@@ -285,6 +307,15 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     assert "data/08_reporting/metrics.json" in page
     assert "ridge penalty of 15" in page  # how the ranking was made
     assert "PMF, implicit objective" in page and "NDCG@10" in page and "Artist 2" in page
+
+
+def test_the_page_says_when_the_factors_do_not_beat_the_baseline_and_formats_numbers() -> None:
+    metrics = {"test_mse": 0.3374, "baseline_bias_mse": 0.3357}
+    assert "do not beat the bias-only baseline" in page_module._verdict(metrics)
+    assert "no validation split" in page_module._validation(0)
+    assert page_module._cell(352698.0, "{:,.1f}") == '<td class="num">352,698</td>'
+    assert page_module._cell(5.25, "{:,.1f}") == '<td class="num">5.2</td>'
+    assert page_module._flatten({"l2": 0.3381254787819255}) == [("l2", "0.338125")]
 
 
 def test_report_rejects_unknown_figures(biases: pd.DataFrame) -> None:

@@ -21,15 +21,24 @@ from music_recommender.pmf import PMF
 _STAGE_COLOURS = ("#f2f2f2", "#dde8f3")
 
 
-def plot_lr_range_test(lr_test: dict[str, Any]) -> Figure:
-    """Loss against learning rate on a log axis, with the suggested rate marked."""
+def plot_lr_range_test(lr_test: dict[str, Any], metrics: dict[str, Any]) -> Figure:
+    """Loss against learning rate on a log axis: the suggested rate, and the one training used."""
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
     lrs, curve = np.asarray(lr_test["lr"]), np.asarray(lr_test["smoothed_loss"])
     ax.plot(lrs, lr_test["loss"], color="#bbbbbb", linewidth=0.6, alpha=0.6, label="batch loss")
     ax.plot(lrs, curve, color="#1f77b4", linewidth=2, label="loss on a fixed probe sample")
     suggested = float(lr_test["suggested_lr"])
-    ax.axvline(suggested, color="#d62728", linestyle="--", label=f"suggested rate {suggested:.3g}")
+    used = float(metrics["best_params"]["schedule"][0][0])
+    same = np.isclose(used, suggested, rtol=1e-3)
+    ax.axvline(
+        suggested,
+        color="#d62728",
+        linestyle="--",
+        label=f"suggested rate {suggested:.3g}" + ("" if same else " (not used)"),
+    )
+    if not same:
+        ax.axvline(used, color="#2ca02c", linestyle=":", label=f"training's first rate {used:.3g}")
     ax.set(
         xscale="log",
         xlabel="learning rate (log scale)",

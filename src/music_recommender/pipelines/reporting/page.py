@@ -38,7 +38,8 @@ def _cell(value: Any, floats: str) -> str:
     if isinstance(value, bool | np.bool_):
         return f"<td>{value}</td>"
     if isinstance(value, float | np.floating):
-        text = floats.format(value) if math.isfinite(value) else ""
+        whole = math.isfinite(value) and float(value).is_integer() and abs(value) >= 100
+        text = f"{value:,.0f}" if whole else floats.format(value) if math.isfinite(value) else ""
         return f'<td class="num">{html.escape(text)}</td>'
     if isinstance(value, int | np.integer):
         return f'<td class="num">{value:,}</td>'
@@ -65,6 +66,8 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         return rows
     if isinstance(value, list | tuple):
         return [(prefix, json.dumps(value, default=str))]
+    if isinstance(value, float):
+        return [(prefix, f"{value:.6g}")]
     return [(prefix, str(value))]
 
 
@@ -78,7 +81,7 @@ th{background:#f4f6f8;text-align:left}
 td{text-align:left}td.num{text-align:right}
 figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#555;font-size:.9rem}.cols{display:flex;gap:2rem;flex-wrap:wrap}
-code{background:#f4f6f8;padding:0 .25rem}.note{background:#fff8e1;border-left:4px solid #f0c000;
+code{background:#f4f6f8;padding:0 .25rem}.run{color:#555;font-size:.9rem}.note{background:#fff8e1;border-left:4px solid #f0c000;
 padding:.5rem .8rem}
 """
 
@@ -116,6 +119,7 @@ class ReportContent:
     files: pd.DataFrame
     figures: dict[str, str]
     table_rows: int
+    run: dict[str, str]
 
 
 def assemble_report(
@@ -129,6 +133,7 @@ def assemble_report(
     ranking: dict[str, Any],
     examples: pd.DataFrame,
     figures: dict[str, str],
+    run: dict[str, str],
 ) -> ReportContent:
     """Gather the run's facts, tables and figures into the one input the page is rendered from."""
     recipe = metrics["best_params"]
@@ -145,7 +150,38 @@ def assemble_report(
         files=pd.DataFrame(sorted(locations.items()), columns=["dataset", "file"]),
         figures=figures,
         table_rows=params.table_rows,
+        run=run,
     )
+
+
+def build_report(
+    summary: dict[str, Any],
+    metrics: dict[str, Any],
+    best_params: dict[str, Any],
+    preprocessing: dict[str, Any],
+    table: pd.DataFrame,
+    locations: dict[str, str],
+    params: BiasReportParams,
+    ranking: dict[str, Any],
+    examples: pd.DataFrame,
+    run: dict[str, str],
+    **images: Image | Figure,
+) -> str:
+    """The page from persisted outputs only, so `--from-nodes reporting.build_report` rebuilds it."""
+    content = assemble_report(
+        summary,
+        metrics,
+        best_params,
+        preprocessing,
+        table,
+        locations,
+        params,
+        ranking,
+        examples,
+        embed_figures(**images),
+        run,
+    )
+    return render_report(content)
 
 
 def _bias_note(recipe: dict[str, Any]) -> str:
@@ -160,6 +196,38 @@ def _bias_note(recipe: dict[str, Any]) -> str:
         f"of {ridge:g} per epoch, whatever its reach: a bias backed by few listeners is pulled toward "
         f"zero far more than one backed by hundreds, so the top of the list holds artists that "
         f"listeners broadly favour rather than niches a handful of people play a lot."
+    )
+
+
+def _run_line(run: dict[str, str]) -> str:
+    parts = [
+        f"Run <code>{html.escape(run.get('version', ''))}</code>",
+        html.escape(run.get("started", "")),
+        f"environment <code>{html.escape(run.get('environment', ''))}</code>",
+        f"data <code>{html.escape(run.get('data', ''))}</code>",
+        f"code <code>{html.escape(run.get('commit', ''))}</code>",
+    ]
+    return f'<p class="run">{" · ".join(parts)}</p>'
+
+
+def _validation(rows: int) -> str:
+    if not rows:
+        return "with no validation split (early stopping and tuning hold out part of train)"
+    return f"validated on {rows:,}"
+
+
+def _verdict(metrics: dict[str, Any]) -> str:
+    """One sentence: do the factors beat the bias-only baseline on this data?"""
+    ours, bias = metrics["test_mse"], metrics["baseline_bias_mse"]
+    if ours < bias:
+        return (
+            f"The factors beat the bias-only baseline by {1 - ours / bias:.1%} "
+            f"({ours:.4f} against {bias:.4f})."
+        )
+    return (
+        f"On this data the factors do not beat the bias-only baseline on rating error "
+        f"({ours:.4f} against {bias:.4f}): what a listener plays a lot is mostly how much they "
+        "play and how popular the artist is; the factors earn their keep in ranking, below."
     )
 
 
@@ -180,12 +248,14 @@ def render_report(content: ReportContent) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>music-recommender run report</title>
 <style>{_CSS}</style></head><body>
 <h1>music-recommender: run report</h1>
+{_run_line(content.run)}
 <p>Probabilistic matrix factorisation of Last.fm play counts: each (user, artist) rating is predicted
 as <code>mean + user bias + artist bias + user vector · artist vector</code>, trained on
-{split["train"]:,} ratings, validated on {split["validation"]:,}, tested on {split["test"]:,}.</p>
+{split["train"]:,} ratings, {_validation(split["validation"])}, tested on {split["test"]:,}.</p>
 <h2>Test metrics</h2>
 <p>Mean squared error on the held-out test ratings, on the normalised scale
-(<code>{html.escape(str(summary["normalisation"]["method"]))}</code>).</p>
+(<code>{html.escape(str(summary["normalisation"]["method"]))}</code>), beside two baselines that
+use no factors. {html.escape(_verdict(metrics))}</p>
 {_table(metrics_table(metrics), "{:.4f}")}
 <p>{metrics["epochs"]} epochs trained; the weights kept are those of epoch {metrics["kept_epoch"]}.</p>
 <h2>Recommending: top-{ranking["protocol"]["k"]} ranking</h2>
@@ -196,8 +266,10 @@ what people do not play, so it ranks below the popularity chart; the implicit ob
 unplayed pair as a weak zero. Coverage: the share of all artists that appear in anyone's top list.</p>
 {_table(ranking_table(ranking))}
 <h3>Example listeners</h3>
+<p>A few listeners' most-played artists beside what the model recommends them.</p>
 {_table(examples)}
 <h2>Data</h2>
+<p>The play counts as read, and after the sparsity filter the model trains on.</p>
 {_table(facts_table(summary), "{:,.1f}")}
 <h2>Figures</h2>
 {figure_html}
@@ -212,6 +284,8 @@ below (widely heard, played little).</p>
 tuning pipeline chose (used for <code>model</code> unless training ran with fixed parameters).</p>
 {_table(parameters)}
 <h2>Where the files are</h2>
+<p>Paths relative to the project. Versioned outputs keep one folder per run, named by the run
+version at the top of this page.</p>
 {_table(files)}
 </body></html>
 """

@@ -11,11 +11,7 @@ from music_recommender.pipelines.reporting.figures import (
     plot_lr_range_test,
     plot_training_loss,
 )
-from music_recommender.pipelines.reporting.page import (
-    assemble_report,
-    embed_figures,
-    render_report,
-)
+from music_recommender.pipelines.reporting.page import build_report
 from music_recommender.pipelines.reporting.tables import artist_bias_table, example_listeners
 
 INPUTS = {
@@ -30,6 +26,7 @@ INPUTS = {
     "metrics",
     "weight_distribution_plot@png",
     "output_locations",
+    "run_info",
     "ranking_metrics",
     "recommendations",
     "interactions",
@@ -37,7 +34,7 @@ INPUTS = {
 # Figures are saved through their `@figure` entry and read back for the page through `@png`
 # (Kedro transcoding: one file, two dataset types, and the runner orders the nodes).
 FIGURES = ("lr_range_test", "grid_search", "training_loss", "artist_bias", "artist_map")
-OUTPUTS = {"artist_bias_report", "report"}
+OUTPUTS = {"artist_bias_report", "example_listeners", "report"}
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
@@ -45,7 +42,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     nodes = [
         Node(
             plot_lr_range_test,
-            "lr_range_test",
+            ["lr_range_test", "metrics"],
             "lr_range_test_plot@figure",
             name="plot_lr_range_test",
         ),
@@ -92,16 +89,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             name="example_listeners",
         ),
         Node(
-            embed_figures,
-            {
-                "weight_distribution": "weight_distribution_plot@png",
-                **{name: f"{name}_plot@png" for name in FIGURES},
-            },
-            "report_figures",
-            name="embed_figures",
-        ),
-        Node(
-            assemble_report,
+            build_report,
             {
                 "summary": "preprocessing_summary",
                 "metrics": "metrics",
@@ -112,12 +100,13 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 "params": "params:artist_bias",
                 "ranking": "ranking_metrics",
                 "examples": "example_listeners",
-                "figures": "report_figures",
+                "run": "run_info",
+                "weight_distribution": "weight_distribution_plot@png",
+                **{name: f"{name}_plot@png" for name in FIGURES},
             },
-            "report_content",
-            name="assemble_report",
+            "report",
+            name="build_report",
         ),
-        Node(render_report, "report_content", "report", name="render_report"),
     ]
     return Pipeline(
         nodes,
