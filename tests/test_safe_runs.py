@@ -148,7 +148,7 @@ def test_a_failed_run_leaves_no_new_model_or_metrics_version(
     def broken(*args, **kwargs):
         raise RuntimeError("the report failed")
 
-    monkeypatch.setattr(reporting, "render_report", broken)
+    monkeypatch.setattr(reporting, "build_report", broken)
     with pytest.raises(RuntimeError, match="the report failed"):
         run(kedro_project, raw_folder, ["training", "reporting"], **params)
     for name, path in before.items():
@@ -241,7 +241,7 @@ def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reporting, "render_report", ctrl_c)
+    monkeypatch.setattr(reporting, "build_report", ctrl_c)
     with pytest.raises(KeyboardInterrupt) as interrupt:
         run(kedro_project, raw_folder, ["training", "reporting"], **params)
     hooks.install_data_error_excepthook()

@@ -106,7 +106,7 @@ def test_divergence_is_a_clear_error(problem) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of 'sgd', 'adam'"),
         ({"schedule": ()}, "at least one"),
         ({"schedule": ((0.1, -1),)}, "learning rate > 0, epochs >= 0"),
         ({"schedule": ((0.0, 3),)}, "learning rate > 0, epochs >= 0"),

@@ -152,7 +152,9 @@ def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> No
         }
     )
     out = SequentialRunner().run(create_pipeline(), catalog)
-    assert out["train_ratings"].load()["rating"].abs().max() < 10
+    summary = out["preprocessing_summary"].load()
+    assert out["id_index"].load()["n_users"] == summary["filtered"]["users"]
+    assert summary["normalisation"]["method"] == "log_zscore"
     assert len(out["preprocessing_summary"].load()["raw"]["sample"]) == 3
 
 
