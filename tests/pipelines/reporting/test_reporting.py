@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
 
+import music_recommender.pipelines.reporting.labels as labels_module
 import music_recommender.pipelines.reporting.page as page_module
 from music_recommender.pipelines.reporting.figures import (
     plot_artist_map,
@@ -334,3 +337,19 @@ def test_example_listeners_show_history_and_recommendations() -> None:
         {"user_id": "2", "most played": "B (50), C (7)", "recommended": "D"},
         {"user_id": "9", "most played": "A (1)", "recommended": "B, C"},
     ]
+
+
+def test_cjk_names_without_a_cjk_font_give_one_warning_not_a_flood(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(labels_module, "name_fonts", lambda: ["DejaVu Sans"])
+    with caplog.at_level(logging.WARNING):
+        assert labels_module.check_name_fonts(["Björk", "浜崎あゆみ", "宇多田ヒカル"]) is False
+    assert "2 artist name(s) in CJK scripts (e.g. 浜崎あゆみ)" in caplog.text
+    assert "fonts-noto-cjk" in caplog.text
+    assert labels_module.check_name_fonts(["Björk", "Сплин"])  # DejaVu covers these
+    monkeypatch.setattr(labels_module, "name_fonts", lambda: ["DejaVu Sans", "Noto Sans CJK JP"])
+    assert labels_module.check_name_fonts(["浜崎あゆみ"])
+    # matplotlib's per-glyph warnings are filtered (the one warning above replaces them).
+    assert any(
+        action == "ignore" and message is not None and "Glyph" in message.pattern
+        for action, message, *_ in warnings.filters
+    )

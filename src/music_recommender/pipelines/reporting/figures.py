@@ -14,7 +14,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
-from music_recommender.pipelines.reporting.labels import name_fonts, place_labels, short
+from music_recommender.pipelines.reporting.labels import (
+    check_name_fonts,
+    name_fonts,
+    place_labels,
+    short,
+)
 from music_recommender.pipelines.reporting.tables import BiasReportParams
 from music_recommender.pmf import PMF
 
@@ -154,6 +159,7 @@ def plot_bias_distribution(table: pd.DataFrame, params: BiasReportParams) -> Fig
         ("Highest bias", "#2ca02c", table.head(k)),
         ("Lowest bias", "#d62728", table.tail(k)[::-1]),
     ]
+    check_name_fonts(name for _, _, rows in lines for name in rows["artist_name"])
     y = 1.0
     for title, colour, rows in lines:
         ax_names.text(0, y, title, fontsize=11, fontweight="bold", color=colour, va="top")
@@ -203,6 +209,7 @@ def plot_artist_map(
         points += list(map(tuple, pts))
         labels += [short(n, 22) for n in rows["artist_name"]]
         colours += [colour] * len(rows)
+    check_name_fonts(labels)
     place_labels(fig, ax, points, labels, colours)
     var = coords.explained_variance_ratio_
     norm = float(np.median(np.linalg.norm(vectors, axis=1)))
