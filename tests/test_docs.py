@@ -1,0 +1,96 @@
+"""Every `kedro run` command in README.md and conf/README.md parses and names things that exist.
+
+Checked the way Kedro itself reads them (its click `run` command): the `--params` format, then
+that each environment, pipeline, node and parameter key it names is in this project. The cheap
+ones run for real against the demo environment.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.project import pipelines
+from kedro.framework.startup import bootstrap_project
+
+from .conftest import PROJECT_ROOT
+from .test_run import run
+
+DOCS = ("README.md", "conf/README.md")
+# Runtime parameters the catalog reads (conf/base/globals.yml and conf/scale), not pipeline keys.
+RUNTIME = {"raw_data_dir", "hetrec_url", "scale_users", "scale_artists"}
+# conf/README.md's how-to creates conf/big/ before running it.
+EXAMPLE_ENVS = {"big"}
+
+
+def _commands() -> list[str]:
+    """`kedro run ...` from inline code and from shell blocks (comments stripped)."""
+    found = []
+    for doc in DOCS:
+        text = (PROJECT_ROOT / doc).read_text()
+        found += re.findall(r"`(kedro run[^`]*)`", text)
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+            found += [line.split(" #")[0].strip() for line in block.splitlines()]
+    return sorted({c for c in found if c.startswith("kedro run") and "..." not in c})
+
+
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        out.add(dotted)
+        if isinstance(value, dict):
+            out |= _keys(value, dotted + ".")
+    return out
+
+
+def _parameter_keys() -> set[str]:
+    keys = set()
+    for path in (PROJECT_ROOT / "conf").glob("*/parameters*.yml"):
+        keys |= _keys(yaml.safe_load(path.read_text()) or {})
+    return keys
+
+
+COMMANDS = _commands()
+
+
+def test_the_docs_have_commands_to_check() -> None:
+    assert len(COMMANDS) >= 10, COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_documented_command_parses_and_names_what_exists(command: str) -> None:
+    args = shlex.split(command)[2:]
+    options = kedro_run.make_context("run", args).params  # Kedro's own parsing of --params
+    bootstrap_project(PROJECT_ROOT)
+    if options["env"] and options["env"] not in EXAMPLE_ENVS:
+        assert (PROJECT_ROOT / "conf" / options["env"]).is_dir(), options["env"]
+    for name in options["pipelines"] or []:
+        assert name in pipelines, name
+    nodes = {node.name for node in pipelines["__default__"].nodes}
+    for name in options["from_nodes"] + options["to_nodes"] + options["node_names"]:
+        assert name in nodes, name
+    known = _parameter_keys() | RUNTIME
+    for key in _keys(options["params"]):
+        top = key.split(".")[0]
+        assert key in known or top in RUNTIME, f"{command}: no parameter {key}"
+
+
+def test_the_documented_one_value_overrides_run_on_the_demo(kedro_project: Path, tmp_path) -> None:
+    # conf/README.md's example, on the demo environment's own data.
+    run(
+        kedro_project,
+        tmp_path / "unused",
+        ["preprocessing", "training"],
+        env="demo",
+        **{
+            "model.n_factors": 60,
+            "model.l2": 0.2,
+            "training.rating.options.hyperparameters": "fixed",
+        },
+    )
+    assert (kedro_project / "data/demo/06_models/pmf_model.pt").is_dir()
