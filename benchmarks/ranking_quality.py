@@ -131,6 +131,11 @@ def one_seed(data: dict, params: dict, seed: int) -> dict[str, dict]:
             tried.append((m["coverage"] >= MIN_COVERAGE, m[f"ndcg@{K}"], alpha, reg))
         best = max(tried)
         best = (best[1], best[2], best[3])
+        print(  # a line per phase: the grid takes minutes
+            f"seed {seed}, {name}: {len(grid)} settings tried on validation, best "
+            f"alpha {best[1]:g}, reg {best[2]:g} (NDCG@{K} {best[0]:.4f}); refitting on train",
+            flush=True,
+        )
         fitted, seconds = fitter(tu, ti, tw, n_users, n_items, best[1], best[2], seed)
         out[name] = {
             **test.evaluate(_scorer(fitted), K, BUDGET_MB),

@@ -348,6 +348,9 @@ def fit_implicit(
             item, user[:, :k], user[:, k], by_item, reg, config.cg_steps, item_negative, ones_users
         )
         history.append({"sweep": sweep, "seconds": time.perf_counter() - start})
+        logger.info(
+            "implicit sweep %d/%d: %.2f s", sweep, config.iterations, history[-1]["seconds"]
+        )
     model.to(device)
     model.user_factors.weight.copy_(user[:, :k])
     model.item_factors.weight.copy_(item[:, :k])

@@ -97,6 +97,14 @@ def run_lr_range_test(
     """Find the rate to train at: the loss curve over rising rates and the suggested rate."""
     recipe = Recipe.from_dict(model)
     net = recipe.build(id_index["n_users"], id_index["n_items"], float(train["rating"].mean()))
+    logger.info(
+        "LR range test: rates %g -> %g over %s steps of %d ratings (%s ratings)",
+        params.start_lr,
+        params.end_lr,
+        params.num_steps or "one epoch of",
+        recipe.train.batch_size,
+        f"{len(train):,}",
+    )
     result = lr_range_test(
         net,
         to_ratings(train),
@@ -166,6 +174,14 @@ def grid_search(
         train, validation = holdout(train, params.holdout_fraction, recipe.train.seed)
     factors = list(params.n_factors or [recipe.n_factors])
     l2s = list(params.l2 or [recipe.train.l2])
+    logger.info(
+        "grid: %d candidates (n_factors %s x l2 %s), %d epochs each at rate %.3g",
+        len(factors) * len(l2s),
+        factors,
+        l2s,
+        params.epochs,
+        lr,
+    )
     table = pd.DataFrame(
         [
             _candidate(recipe, f, l2, lr, (train, validation), id_index, params.epochs)
