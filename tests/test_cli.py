@@ -162,3 +162,25 @@ def test_options_work_before_or_after_the_sub_command(trained_project, capsys) -
     assert capsys.readouterr().out == before
     assert cli.run(["--project", str(project), "recommend", "--user", "2"]) == 0
     assert capsys.readouterr().out != before  # the implicit model answers by default
+
+
+def test_a_demo_run_after_the_default_one_leaves_the_default_model_answering(
+    kedro_project: Path, raw_folder: Path, capsys
+) -> None:
+    params = {
+        "training.rating.options.hyperparameters": "fixed",
+        "preprocessing.filter.min_listeners_per_artist": 2,
+    }
+    run(kedro_project, raw_folder, ["preprocessing", "training"], **params)
+    user = int(pd.read_csv(kedro_project / "data/03_primary/user_map.csv")["user_id"].iloc[-1])
+    capsys.readouterr()  # the run's own log
+    assert cli.run(["--project", str(kedro_project), "recommend", "--user", str(user)]) == 0
+    before = capsys.readouterr().out
+    run(kedro_project, raw_folder, ["preprocessing", "training"], env="demo", **params)
+    capsys.readouterr()
+    assert cli.run(["--project", str(kedro_project), "recommend", "--user", str(user)]) == 0
+    assert capsys.readouterr().out == before  # base's model and maps, untouched by the demo
+    demo = pd.read_csv(kedro_project / "data/demo/03_primary/user_map.csv")["user_id"].iloc[0]
+    args = ["recommend", "--user", str(demo), "--env", "demo", "--project", str(kedro_project)]
+    assert cli.run(args) == 0
+    assert capsys.readouterr().out != before
