@@ -66,21 +66,16 @@ def run_info(run_params: dict[str, Any], catalog: DataCatalog, root: str) -> dic
 
 def _git_commit(root: str) -> str:
     """``abc1234`` (``+ local changes`` when the tree differs), or ``unknown`` outside git."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", root, *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+
     try:
-        head = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD").strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no").strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head} + local changes" if dirty else head

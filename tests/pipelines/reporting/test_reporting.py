@@ -28,9 +28,8 @@ from music_recommender.pipelines.reporting.figures import (
 )
 from music_recommender.pipelines.reporting.page import (
     FIGURE_TITLES,
-    assemble_report,
+    build_report,
     embed_figures,
-    render_report,
 )
 from music_recommender.pipelines.reporting.tables import (
     BiasReportParams,
@@ -274,7 +273,7 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     examples = pd.DataFrame(
         {"user_id": ["2"], "most played": ["Artist 1 (5)"], "recommended": ["Artist 2"]}
     )
-    content = assemble_report(
+    page = build_report(
         summary,
         metrics,
         {"n_factors": 4},
@@ -284,7 +283,6 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
         PARAMS,
         ranking,
         examples,
-        embed_figures(**figures),
         {
             "version": "2026-11-29T01.00.00.000Z",
             "started": "2026-11-29 01:00 UTC",
@@ -292,8 +290,8 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
             "data": "data/01_raw/synthetic-demo",
             "commit": "abc1234",
         },
+        **figures,
     )
-    page = render_report(content)
     for fact in ("2026-11-29T01.00.00.000Z", "2026-11-29 01:00 UTC", "demo", "synthetic-demo"):
         assert fact in page
     assert "abc1234" in page

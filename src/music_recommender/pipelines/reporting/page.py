@@ -108,7 +108,7 @@ def embed_figures(**images: Image | Figure) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ReportContent:
-    """Everything the page shows, gathered from the run's outputs by ``assemble_report``."""
+    """Everything the page shows, gathered from the run's outputs by ``build_report``."""
 
     summary: dict[str, Any]
     metrics: dict[str, Any]
@@ -120,38 +120,6 @@ class ReportContent:
     figures: dict[str, str]
     table_rows: int
     run: dict[str, str]
-
-
-def assemble_report(
-    summary: dict[str, Any],
-    metrics: dict[str, Any],
-    best_params: dict[str, Any],
-    preprocessing: dict[str, Any],
-    table: pd.DataFrame,
-    locations: dict[str, str],
-    params: BiasReportParams,
-    ranking: dict[str, Any],
-    examples: pd.DataFrame,
-    figures: dict[str, str],
-    run: dict[str, str],
-) -> ReportContent:
-    """Gather the run's facts, tables and figures into the one input the page is rendered from."""
-    recipe = metrics["best_params"]
-    return ReportContent(
-        summary=summary,
-        metrics=metrics,
-        ranking=ranking,
-        artists=table.assign(flag=table["flag"].fillna("")),
-        examples=examples,
-        parameters=pd.DataFrame(
-            _flatten({"preprocessing": preprocessing, "model": recipe, "tuning": best_params}),
-            columns=["parameter", "value"],
-        ),
-        files=pd.DataFrame(sorted(locations.items()), columns=["dataset", "file"]),
-        figures=figures,
-        table_rows=params.table_rows,
-        run=run,
-    )
 
 
 def build_report(
@@ -168,18 +136,21 @@ def build_report(
     **images: Image | Figure,
 ) -> str:
     """The page from persisted outputs only, so `--from-nodes reporting.build_report` rebuilds it."""
-    content = assemble_report(
-        summary,
-        metrics,
-        best_params,
-        preprocessing,
-        table,
-        locations,
-        params,
-        ranking,
-        examples,
-        embed_figures(**images),
-        run,
+    recipe = metrics["best_params"]
+    content = ReportContent(
+        summary=summary,
+        metrics=metrics,
+        ranking=ranking,
+        artists=table.assign(flag=table["flag"].fillna("")),
+        examples=examples,
+        parameters=pd.DataFrame(
+            _flatten({"preprocessing": preprocessing, "model": recipe, "tuning": best_params}),
+            columns=["parameter", "value"],
+        ),
+        files=pd.DataFrame(sorted(locations.items()), columns=["dataset", "file"]),
+        figures=embed_figures(**images),
+        table_rows=params.table_rows,
+        run=run,
     )
     return render_report(content)
 
