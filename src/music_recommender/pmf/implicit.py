@@ -302,6 +302,28 @@ def _regularisation(config: ImplicitConfig, device: torch.device) -> torch.Tenso
 
 
 @torch.no_grad()
+def _check_model(model: PMF, config: ImplicitConfig) -> None:
+    if not model.biases:
+        raise ValueError("fit_implicit keeps the biases: build the PMF with biases=True")
+    if model.n_factors != config.n_factors:
+        raise ValueError(
+            f"the model has {model.n_factors} factors but the config asks for {config.n_factors}"
+        )
+
+
+@torch.no_grad()
+def _store(model: PMF, user: torch.Tensor, item: torch.Tensor, config: ImplicitConfig) -> None:
+    """Solved ``[factors | bias]`` rows into the model, which then records its settings."""
+    k = config.n_factors
+    model.user_factors.weight.copy_(user[:, :k])
+    model.item_factors.weight.copy_(item[:, :k])
+    model.user_bias.weight.copy_(user[:, k:])
+    model.item_bias.weight.copy_(item[:, k:])
+    model.global_bias.zero_()
+    model.trained_with = {"objective": "implicit", **config.to_dict()}
+    model.eval()
+
+
 def fit_implicit(
     model: PMF, users: Any, items: Any, plays: Any, config: ImplicitConfig | None = None
 ) -> list[dict[str, float]]:
@@ -311,12 +333,7 @@ def fit_implicit(
     ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
     """
     config = config or ImplicitConfig()
-    if not model.biases:
-        raise ValueError("fit_implicit keeps the biases: build the PMF with biases=True")
-    if model.n_factors != config.n_factors:
-        raise ValueError(
-            f"the model has {model.n_factors} factors but the config asks for {config.n_factors}"
-        )
+    _check_model(model, config)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     users_np = np.asarray(users, dtype=np.int64)
@@ -351,14 +368,7 @@ def fit_implicit(
         logger.info(
             "implicit sweep %d/%d: %.2f s", sweep, config.iterations, history[-1]["seconds"]
         )
-    model.to(device)
-    model.user_factors.weight.copy_(user[:, :k])
-    model.item_factors.weight.copy_(item[:, :k])
-    model.user_bias.weight.copy_(user[:, k:])
-    model.item_bias.weight.copy_(item[:, k:])
-    model.global_bias.zero_()
-    model.trained_with = {"objective": "implicit", **config.to_dict()}
-    model.eval()
+    _store(model.to(device), user, item, config)
     logger.info(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
     )
