@@ -107,6 +107,8 @@ def plain(value: Any) -> Any:
 def model_input(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run `preprocessing` in a KedroSession; (its model-input datasets, every parameter)."""
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    # A benchmark's data preparation is not a run worth an MLflow entry (conf/base/tracking.yml).
+    os.environ.setdefault("MUSIC_RECOMMENDER_TRACKING", "0")
     bootstrap_project(ROOT)
     runtime = _runtime_params(args.raw_dir, args.params)
     with KedroSession.create(project_path=ROOT, env=args.env, runtime_params=runtime) as session:

@@ -51,6 +51,8 @@ def make_project(project: Path) -> Path:
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
+    # Tracking has its own tests (tests/test_tracking.py); elsewhere a run is not tracked.
+    (project / "conf" / "local" / "tracking.yml").write_text("enabled: false\n")
     # bootstrap_project wants a source folder; the package itself is imported from the checkout.
     (project / "src").mkdir()
     for layer in DATA_LAYERS:

@@ -60,11 +60,11 @@ def run_info(run_params: dict[str, Any], catalog: DataCatalog, root: str) -> dic
         "started": time.strftime("%Y-%m-%d %H:%M %Z"),
         "environment": str(run_params.get("env") or "local (base)"),
         "data": str(Path(raw).parent) if raw else "unknown",
-        "commit": _git_commit(root),
+        "commit": git_commit(root),
     }
 
 
-def _git_commit(root: str) -> str:
+def git_commit(root: str) -> str:
     """``abc1234`` (``+ local changes`` when the tree differs), or ``unknown`` outside git."""
 
     def git(*args: str) -> str:
@@ -79,6 +79,17 @@ def _git_commit(root: str) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head} + local changes" if dirty else head
+
+
+def saved_path(dataset: Any) -> Path | None:
+    """Where ``dataset`` writes in this run (its version folder when versioned), if in a file."""
+    if getattr(dataset, "_version", None) is not None and hasattr(dataset, "_filepath"):
+        return Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
+    try:
+        path = dataset._describe().get("filepath")
+    except Exception:
+        return None
+    return Path(str(path)) if path else None
 
 
 def file_locations(catalog: DataCatalog, names: list[str], root: str = "") -> dict[str, str]:
@@ -268,7 +279,7 @@ class SafeRunHook:
         dataset = self._dataset(dataset_name)
         if getattr(dataset, "_version", None) is None or not hasattr(dataset, "_filepath"):
             return
-        path = Path(str(dataset._get_versioned_path(dataset.resolve_save_version())))
+        path = saved_path(dataset)
         self._versions[path.parent] = node.name
         if dataset_name == REPORT:
             self._report = path

@@ -10,8 +10,17 @@ from music_recommender.hooks import (
     SafeRunHook,
     TorchThreadsHook,
 )
+from music_recommender.tracking import TrackingHook
 
-HOOKS = (OutputLocationsHook(), DataErrorMessageHook(), TorchThreadsHook(), SafeRunHook())
+# Hooks run last-registered first: SafeRunHook checks parameters and takes the lock before an
+# MLflow run is opened.
+HOOKS = (
+    TrackingHook(),
+    OutputLocationsHook(),
+    DataErrorMessageHook(),
+    TorchThreadsHook(),
+    SafeRunHook(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -19,7 +28,9 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # `conf/<env>/parameters_*.yml` may restate a single nested key (e.g. `preprocessing.split.seed`)
     # without repeating its siblings; catalog entries stay whole-key replacements.
-    "merge_strategy": {"parameters": "soft", "globals": "soft"},
+    "merge_strategy": {"parameters": "soft", "globals": "soft", "tracking": "soft"},
+    # conf/<env>/tracking.yml: where every run is tracked (src/music_recommender/tracking.py).
+    "config_patterns": {"tracking": ["tracking*", "tracking*/**"]},
 }
 
 # Kedro's own config loader calls OmegaConf's deprecated register_new_resolver three times per
