@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -186,3 +187,23 @@ def test_fold_in_uses_the_models_own_settings_not_todays(planted) -> None:
 def test_fold_in_needs_a_history() -> None:
     with pytest.raises(ValueError, match="at least one artist"):
         fold_in(PMF(2, 3, 2), [], [])
+
+
+def test_frequency_scaled_l2_holds_back_a_popular_artist_more() -> None:
+    rng = np.random.default_rng(0)
+    users = np.r_[np.arange(60), rng.integers(0, 60, 120)]
+    items = np.r_[np.zeros(60, int), rng.integers(1, 40, 120)]  # artist 0: every listener
+    plays = rng.integers(1, 50, len(users)).astype(float)
+    keep = ~pd.DataFrame({"u": users, "i": items}).duplicated().to_numpy()
+    users, items, plays = users[keep], items[keep], plays[keep]
+    norms = []
+    for frequency_reg in (0.0, 2.0):
+        config = ImplicitConfig(n_factors=4, frequency_reg=frequency_reg, iterations=4, seed=1)
+        model = config.build(60, 40)
+        fit_implicit(model, users, items, plays, config)
+        norms.append(model.item_factors.weight.detach().norm(dim=1))
+    shrink = norms[1] / norms[0]
+    assert shrink[0] < shrink[1:].median()  # the artist every listener played shrinks most
+    assert ImplicitConfig(frequency_reg=0.5).frequency_reg == 0.5
+    with pytest.raises(ValueError, match="frequency_reg must be >= 0"):
+        ImplicitConfig(frequency_reg=-1.0)

@@ -48,6 +48,10 @@ class ImplicitConfig:
     # listener's ordinary artist is not more certain than a light listener's favourite; "raw": not.
     plays_scale: str = "user_median"
     reg: float = 40.0  # L2 on user and artist factors
+    # Frequency-scaled L2 (Rendle et al. 2022): a row's factor L2 is reg + frequency_reg * (its
+    # played pairs), so a popular artist or a heavy listener is held back in proportion to the
+    # evidence it gets; 0 = the same reg for every row.
+    frequency_reg: float = 0.0
     bias_reg: float = 10.0  # L2 on user and artist biases
     iterations: int = 10  # alternating sweeps (users, then artists)
     cg_steps: int = 3  # conjugate-gradient steps per row update
@@ -65,7 +69,7 @@ class ImplicitConfig:
             raise ValueError(
                 f"plays_scale must be one of {', '.join(PLAYS_SCALES)}; got {self.plays_scale!r}"
             )
-        for name in ("alpha", "reg", "bias_reg", "init_std"):
+        for name in ("alpha", "reg", "frequency_reg", "bias_reg", "init_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         for name in ("n_factors", "iterations", "cg_steps"):
@@ -294,11 +298,19 @@ def _initial_rows(n: int, config: ImplicitConfig, device: torch.device) -> torch
     )
 
 
-def _regularisation(config: ImplicitConfig, device: torch.device) -> torch.Tensor:
-    """The diagonal ridge of a ``[factors | bias]`` row: ``reg`` on factors, ``bias_reg`` on the bias."""
+def _regularisation(
+    config: ImplicitConfig, device: torch.device, counts: Any = None
+) -> torch.Tensor:
+    """The diagonal ridge of ``[factors | bias]`` rows: ``reg`` (+ ``frequency_reg`` x each row's
+    played pairs, one row per entry of ``counts``) on factors, ``bias_reg`` on the bias."""
     reg = torch.full((config.n_factors + 1,), float(config.reg), device=device)
     reg[-1] = config.bias_reg
-    return reg
+    if not config.frequency_reg or counts is None:
+        return reg
+    played = torch.as_tensor(np.asarray(counts), dtype=torch.float32, device=device)
+    rows = reg.repeat(len(played), 1)
+    rows[:, :-1] += config.frequency_reg * played[:, None]
+    return rows
 
 
 @torch.no_grad()
@@ -309,6 +321,19 @@ def _check_model(model: PMF, config: ImplicitConfig) -> None:
         raise ValueError(
             f"the model has {model.n_factors} factors but the config asks for {config.n_factors}"
         )
+
+
+def _sweep(
+    own: torch.Tensor,
+    other: torch.Tensor,
+    pairs: PlayedPairs,
+    reg: torch.Tensor,
+    config: ImplicitConfig,
+    weights: tuple[torch.Tensor, torch.Tensor],
+) -> torch.Tensor:
+    """One side's half of a sweep: its ``[factors | bias]`` rows given the other side's."""
+    k = config.n_factors
+    return _solve_side(own, other[:, :k], other[:, k], pairs, reg, config.cg_steps, *weights)
 
 
 @torch.no_grad()
@@ -344,11 +369,11 @@ def fit_implicit(
             "users, items and plays must have one length; "
             f"got {len(users_np)}, {len(items_np)}, {len(conf)}"
         )
-    k = config.n_factors
     user = _initial_rows(model.n_users, config, device)
     item = _initial_rows(model.n_items, config, device)
-    reg = _regularisation(config, device)
     counts = np.bincount(items_np, minlength=model.n_items)
+    reg_users = _regularisation(config, device, np.bincount(users_np, minlength=model.n_users))
+    reg_items = _regularisation(config, device, counts)
     popularity = torch.as_tensor(counts, dtype=torch.float32, device=device).clamp_min(1.0)
     item_negative = popularity**config.negative_exponent
     item_negative *= model.n_items / item_negative.sum()
@@ -358,12 +383,8 @@ def fit_implicit(
     history = []
     for sweep in range(1, config.iterations + 1):
         start = time.perf_counter()
-        user = _solve_side(
-            user, item[:, :k], item[:, k], by_user, reg, config.cg_steps, ones_users, item_negative
-        )
-        item = _solve_side(
-            item, user[:, :k], user[:, k], by_item, reg, config.cg_steps, item_negative, ones_users
-        )
+        user = _sweep(user, item, by_user, reg_users, config, (ones_users, item_negative))
+        item = _sweep(item, user, by_item, reg_items, config, (item_negative, ones_users))
         history.append({"sweep": sweep, "seconds": time.perf_counter() - start})
         logger.info(
             "implicit sweep %d/%d: %.2f s", sweep, config.iterations, history[-1]["seconds"]
@@ -396,7 +417,7 @@ def fold_in(
     vectors = model.item_factors.weight.detach().cpu()
     bias = model.item_bias.weight.detach().cpu()[:, 0]
     conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale)
-    reg = _regularisation(config, torch.device("cpu"))
+    reg = _regularisation(config, torch.device("cpu"), [len(items)])
     ones = torch.ones(model.n_items)
     # k + 1 conjugate-gradient steps solve the (k + 1)-unknown system exactly.
     pairs = PlayedPairs.build(np.zeros(len(items)), items.numpy(), conf, torch.ones(1), ones)
