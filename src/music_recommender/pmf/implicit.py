@@ -51,8 +51,8 @@ class ImplicitConfig:
     # Frequency-scaled L2 (Rendle et al. 2022): a row's factor L2 is reg + frequency_reg * (its
     # played pairs), so a popular artist or a heavy listener is held back in proportion to the
     # evidence it gets; 0 = the same reg for every row.
-    frequency_reg: float = 0.0
-    bias_reg: float = 10.0  # L2 on user and artist biases
+    frequency_reg: float = 0.3
+    bias_reg: float = 1000.0  # L2 on user and artist biases
     iterations: int = 10  # alternating sweeps (users, then artists)
     cg_steps: int = 3  # conjugate-gradient steps per row update
     # Weight of an unplayed pair for artist j: popularity_j ** negative_exponent, scaled to mean 1.
