@@ -27,7 +27,8 @@ from music_recommender.pmf.ranking import (
 )
 
 
-def test_row_update_solves_the_weighted_least_squares_exactly() -> None:
+@pytest.mark.parametrize("frequency", [False, True])
+def test_row_update_solves_the_weighted_least_squares_exactly(frequency: bool) -> None:
     torch.manual_seed(0)
     n_rows, n_cols, k = 5, 6, 2
     other, other_bias = (
@@ -44,20 +45,25 @@ def test_row_update_solves_the_weighted_least_squares_exactly() -> None:
     shuffle = torch.randperm(len(rows))
     rows, cols, conf = rows[shuffle], cols[shuffle], conf[shuffle]
     pairs = PlayedPairs.build(rows.numpy(), cols.numpy(), conf, neg_own, neg_other)
+    # Frequency-scaled L2: each row's factors get 0.7 x its played pairs on top of reg.
+    per_row = 0.7 * torch.bincount(rows, minlength=n_rows).double()[:, None] if frequency else None
     got = _solve_side(
         torch.zeros(n_rows, k + 1, dtype=torch.float64),
         other,
         other_bias,
         pairs,
-        reg,
+        (reg, per_row),
         k + 1,
         neg_own,
         neg_other,
     )
-    _assert_exact(got, other, other_bias, rows, cols, conf, reg, neg_own, neg_other)
+    ridges = reg.repeat(n_rows, 1)
+    if per_row is not None:
+        ridges[:, :-1] += per_row
+    _assert_exact(got, other, other_bias, rows, cols, conf, ridges, neg_own, neg_other)
 
 
-def _assert_exact(got, other, other_bias, rows, cols, conf, reg, neg_own, neg_other) -> None:
+def _assert_exact(got, other, other_bias, rows, cols, conf, ridges, neg_own, neg_other) -> None:
     n_rows, n_cols = len(neg_own), len(neg_other)
     # Dense reference: weights and targets for every (row, col) pair.
     feats = torch.cat([other, torch.ones(n_cols, 1, dtype=torch.float64)], 1)
@@ -67,7 +73,7 @@ def _assert_exact(got, other, other_bias, rows, cols, conf, reg, neg_own, neg_ot
     prefs[rows, cols] = 1.0
     for r in range(n_rows):
         w = weights[r]
-        a = feats.T @ (feats * w[:, None]) + torch.diag(reg)
+        a = feats.T @ (feats * w[:, None]) + torch.diag(ridges[r])
         b = feats.T @ (w * (prefs[r] - other_bias))
         torch.testing.assert_close(got[r], torch.linalg.solve(a, b))
 

@@ -236,7 +236,7 @@ def _solve_side(
     other: torch.Tensor,
     other_bias: torch.Tensor,
     pairs: PlayedPairs,
-    reg: torch.Tensor,
+    reg: tuple[torch.Tensor, torch.Tensor | None],
     cg_steps: int,
     weight_own: torch.Tensor,
     weight_other: torch.Tensor,
@@ -258,11 +258,15 @@ def _solve_side(
     rhs = pairs.sum_rows(target, feats, torch.empty_like(own))
     rhs.addcmul_(scale, base[None, :])
     work = torch.empty_like(own)
+    ridge, per_row = reg
 
     def apply(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         # sum_j extra_rj (y_j . x_r) y_j: the dots at the played pairs only, then a sparse sum.
         pairs.sum_rows(pairs.dots(x, feats_t) * pairs.extra, feats, out)
-        return out.addcmul_(scale, torch.mm(x, gram, out=work)).addcmul_(x, reg)
+        out.addcmul_(scale, torch.mm(x, gram, out=work)).addcmul_(x, ridge)
+        if per_row is not None:  # frequency-scaled L2 on the factor columns
+            out[:, :-1].addcmul_(x[:, :-1], per_row)
+        return out
 
     return _conjugate_gradient(apply, own, rhs, cg_steps, work)
 
@@ -300,17 +304,17 @@ def _initial_rows(n: int, config: ImplicitConfig, device: torch.device) -> torch
 
 def _regularisation(
     config: ImplicitConfig, device: torch.device, counts: Any = None
-) -> torch.Tensor:
-    """The diagonal ridge of ``[factors | bias]`` rows: ``reg`` (+ ``frequency_reg`` x each row's
-    played pairs, one row per entry of ``counts``) on factors, ``bias_reg`` on the bias."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The diagonal ridge of ``[factors | bias]`` rows: ``reg`` on factors, ``bias_reg`` on the
+    bias, and each row's extra factor L2, ``frequency_reg`` x its played pairs (one entry per
+    row of ``counts``; None when there is none). A vector per row, not a matrix: the ridge costs
+    memory in rows, not rows x factors."""
     reg = torch.full((config.n_factors + 1,), float(config.reg), device=device)
     reg[-1] = config.bias_reg
     if not config.frequency_reg or counts is None:
-        return reg
+        return reg, None
     played = torch.as_tensor(np.asarray(counts), dtype=torch.float32, device=device)
-    rows = reg.repeat(len(played), 1)
-    rows[:, :-1] += config.frequency_reg * played[:, None]
-    return rows
+    return reg, config.frequency_reg * played[:, None]
 
 
 @torch.no_grad()
@@ -327,7 +331,7 @@ def _sweep(
     own: torch.Tensor,
     other: torch.Tensor,
     pairs: PlayedPairs,
-    reg: torch.Tensor,
+    reg: tuple[torch.Tensor, torch.Tensor | None],
     config: ImplicitConfig,
     weights: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
