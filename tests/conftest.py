@@ -9,6 +9,9 @@ from pathlib import Path
 # Before anything imports kedro: no telemetry prompt, post or network wait in tests.
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tracking has its own tests (tests/test_tracking.py, which turn it back on); elsewhere, in any
+# environment, a run is not tracked.
+os.environ["MUSIC_RECOMMENDER_TRACKING"] = "0"
 
 import pytest
 
@@ -51,8 +54,6 @@ def make_project(project: Path) -> Path:
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project)
     shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
     (project / "conf" / "local").mkdir()
-    # Tracking has its own tests (tests/test_tracking.py); elsewhere a run is not tracked.
-    (project / "conf" / "local" / "tracking.yml").write_text("enabled: false\n")
     # bootstrap_project wants a source folder; the package itself is imported from the checkout.
     (project / "src").mkdir()
     for layer in DATA_LAYERS:

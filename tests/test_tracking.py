@@ -27,8 +27,14 @@ PARAMS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def tracking_on(monkeypatch) -> None:
+    """conftest turns tracking off for every other test."""
+    monkeypatch.delenv("MUSIC_RECOMMENDER_TRACKING", raising=False)
+
+
 def _track(project: Path, uri: str | None = None) -> None:
-    """Turn tracking on in the throw-away project (conftest turns it off), at ``uri`` if given."""
+    """Point the throw-away project's runs at ``uri`` (default: the project's own store)."""
     lines = ["enabled: true"] + ([f"uri: {uri}"] if uri else [])
     (project / "conf/local/tracking.yml").write_text("\n".join(lines) + "\n")
 
@@ -168,3 +174,13 @@ def test_a_server_that_is_down_is_one_warning_and_the_run_goes_on(
     assert lines == [f"MLflow server {uri} does not answer: this run is not tracked"]
     assert latest(kedro_project / "data/06_models/implicit_model.pt").stat().st_size > 0
     assert time.monotonic() - start < 60
+
+
+def test_models_can_stay_out_of_the_run(kedro_project: Path, raw_folder: Path) -> None:
+    (kedro_project / "conf/local/tracking.yml").write_text("enabled: true\nlog_models: false\n")
+    run(kedro_project, raw_folder, ["preprocessing", "training"], **PARAMS)
+    uri = f"sqlite:///{kedro_project / 'mlruns/mlflow.db'}"
+    tracked = _only_run(uri)
+    artifacts = _artifacts(uri, tracked.info.run_id)
+    assert "metrics/metrics.json" in artifacts
+    assert not any(name.startswith("models/") for name in artifacts)

@@ -224,6 +224,8 @@ class TrackingHook:
         folder = ARTIFACT_DATASETS.get(dataset_name)
         if folder is None and dataset_name.endswith(FIGURE_SUFFIX):
             folder = "figures"
+        if folder == "models" and not self._settings.get("log_models", True):
+            folder = None
         if folder is not None:
             path = saved_path(self._catalog.get(dataset_name))
             if path is not None and path.exists():
