@@ -143,10 +143,10 @@ def tune_and_fit(name, val, test, factors, seed) -> dict[str, Any]:
     start = time.process_time()
     scorer = fitter(test.users, test.items, test.plays, *shape, best, factors, seed)
     seconds = time.process_time() - start
+    m = test.evaluate(scorer, K, BUDGET_MB)
     print(  # a line per model: the grids take minutes
         f"seed {seed}, {factors} factors, {name}: best of {len(grid)} on validation {best} "
-        f"(NDCG@{K} {val_ndcg:.4f}); test NDCG@{K} "
-        f"{(m := test.evaluate(scorer, K, BUDGET_MB))[f'ndcg@{K}']:.4f}",
+        f"(NDCG@{K} {val_ndcg:.4f}); test NDCG@{K} {m[f'ndcg@{K}']:.4f}",
         flush=True,
     )
     return {**m, "fit_cpu_s": seconds, "setting": list(best)}

@@ -24,6 +24,11 @@ from music_recommender.run_lock import RunLock, RunLockedError
 from tests.conftest import make_project
 from tests.test_run import latest, run
 
+# Training without the tuning pipeline's choice, on the small synthetic data.
+FIXED = {
+    "training.rating.options.hyperparameters": "fixed",
+    "preprocessing.filter.min_listeners_per_artist": 2,
+}
 OLD = pd.DataFrame({"artist": ["a", "b", "c"], "plays": [3, 2, 1]})
 NEW = pd.DataFrame({"artist": [f"x{i}" for i in range(50_000)], "plays": range(50_000)})
 
@@ -130,10 +135,7 @@ def test_one_process_runs_twice_in_a_row(tmp_path: Path) -> None:
 def test_a_failed_run_leaves_no_new_model_or_metrics_version(
     kedro_project: Path, raw_folder: Path, monkeypatch
 ) -> None:
-    params = {
-        "training.rating.options.hyperparameters": "fixed",
-        "preprocessing.filter.min_listeners_per_artist": 2,
-    }
+    params = FIXED
     run(kedro_project, raw_folder, **params)
     data = kedro_project / "data"
     versioned = (
@@ -229,10 +231,7 @@ def test_a_user_error_is_one_message_before_any_work_and_nothing_changes(
 def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
     kedro_project: Path, raw_folder: Path, monkeypatch, capsys
 ) -> None:
-    params = {
-        "training.rating.options.hyperparameters": "fixed",
-        "preprocessing.filter.min_listeners_per_artist": 2,
-    }
+    params = FIXED
     run(kedro_project, raw_folder, **params)
     data = kedro_project / "data"
     model = latest(data / "06_models/pmf_model.pt")
@@ -306,10 +305,7 @@ def test_two_whole_runs_give_the_same_numbers(tmp_path: Path, raw_folder: Path) 
 def test_a_corrupt_model_under_the_reporting_pipeline_is_one_message(
     kedro_project: Path, raw_folder: Path
 ) -> None:
-    params = {
-        "training.rating.options.hyperparameters": "fixed",
-        "preprocessing.filter.min_listeners_per_artist": 2,
-    }
+    params = FIXED
     run(kedro_project, raw_folder, **params)
     model = latest(kedro_project / "data/06_models/implicit_model.pt")
     model.write_bytes(b"not a model")

@@ -250,11 +250,6 @@ class SafeRunHook:
         self._folder = folder if folder.is_absolute() else Path(context.project_path) / folder
 
     @hook_impl
-    def after_catalog_created(self, catalog: DataCatalog) -> None:
-        """Keep the catalog, to reach each dataset as it is saved."""
-        self._catalog = catalog
-
-    @hook_impl
     def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         """Check the parameters, take the data folder's lock, clear a killed run's temporary files."""
         check_parameters(set(pipeline.inputs()), catalog.load)

@@ -14,6 +14,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
+from music_recommender.atomic import atomic_writes
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.persistence import ModelFileError, from_bytes, to_bytes
 
@@ -40,6 +41,9 @@ class PMFModelDataset(AbstractVersionedDataset[PMF, PMF]):
         self._protocol = protocol
         self._fs = fsspec.filesystem(protocol, **(fs_args or {}))
         self.metadata = metadata
+        # Written beside and renamed (music_recommender.atomic): a crash mid-write never leaves a
+        # truncated model, with or without the project's hooks.
+        atomic_writes(self)
         super().__init__(
             filepath=PurePosixPath(path),
             version=version,
@@ -64,11 +68,8 @@ class PMFModelDataset(AbstractVersionedDataset[PMF, PMF]):
         path = get_filepath_str(self._get_save_path(), self._protocol)
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         payload = to_bytes(data)
-        # Write beside and rename: a crash mid-write never leaves a truncated model behind.
-        partial = f"{path}.partial"
-        with self._fs.open(partial, "wb") as f:
+        with self._fs.open(path, "wb") as f:  # atomic: see __init__
             f.write(payload)
-        self._fs.mv(partial, path)
         self._invalidate_cache()
 
     def _exists(self) -> bool:
