@@ -23,8 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(TORCH_FROM)
-	@echo "torch installed; now the project (kedro, kedro-datasets, pandas, scikit-learn, ...)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "torch installed; now the project (kedro, kedro-datasets, pandas, scikit-learn, ...) and pyspark"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $@
 	@echo "Ready: $(VENV)"
 

@@ -115,7 +115,8 @@ def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) 
     )
     summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
     assert summary["split"]["validation"] == 0
-    assert summary["split"]["test"] == pytest.approx(0.3 * summary["filtered"]["rows"], abs=5)
+    rows = summary["filtered"]["rows"]  # a seeded hash per row: 0.3 up to binomial noise (4 sd)
+    assert summary["split"]["test"] == pytest.approx(0.3 * rows, abs=4 * (rows * 0.21) ** 0.5)
     metrics = json.loads(latest(data / "08_reporting/metrics.json").read_text())
     recipe = metrics["best_params"]
     assert (

@@ -25,6 +25,8 @@ from music_recommender.parameters import ParameterError, check_parameters
 from music_recommender.pipelines.preprocessing.nodes import RawDataError
 from music_recommender.pmf.persistence import ModelFileError
 from music_recommender.run_lock import RunLock, RunLockedError
+from music_recommender.spark_session import SparkSetupError
+from music_recommender.spark_session import start as start_spark
 
 OUTPUT_LOCATIONS = "output_locations"
 REPORT = "report"  # the catalog's HTML report, named in the run's last line
@@ -139,6 +141,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ModelInstantiationError,
     ModelFileError,
     MissingConfigException,
+    SparkSetupError,
 )
 
 
@@ -183,6 +186,25 @@ def install_data_error_excepthook() -> None:
 
     excepthook._music_recommender = True  # type: ignore[attr-defined]
     sys.excepthook = excepthook
+
+
+class SparkHook:
+    """Start the Spark session when the environment has a ``spark.yml`` (``conf/spark``).
+
+    As in Kedro's PySpark starter: Spark's settings live in configuration, the session is built
+    once after the context, and every Spark dataset in the catalog uses it. Environments without
+    ``spark.yml`` never import pyspark.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Build the session from ``conf/<env>/spark.yml``; nothing when there is none."""
+        try:
+            settings = dict(context.config_loader["spark"])
+        except (KeyError, MissingConfigException):
+            return
+        if settings:
+            start_spark(settings, context.project_path.name)
 
 
 class TorchThreadsHook:

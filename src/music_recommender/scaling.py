@@ -27,8 +27,12 @@ class RatingScaler:
         x = _forward(np.asarray(weights, dtype=np.float64), method)
         if x.size == 0:
             raise ValueError("cannot fit a rating scaler on zero weights")
-        std = float(x.std())
-        return cls(method=method, mean=float(x.mean()), std=std if std > 0 else 1.0)  # type: ignore[arg-type]
+        return cls.from_moments(method, float(x.mean()), float(x.std()))
+
+    @classmethod
+    def from_moments(cls, method: str, mean: float, std: float) -> RatingScaler:
+        """From the mean and population std of the transformed weights, however an engine got them."""
+        return cls(method=method, mean=float(mean), std=float(std) if std > 0 else 1.0)  # type: ignore[arg-type]
 
     def transform(self, weights: np.ndarray) -> np.ndarray:
         """Play counts to ratings."""

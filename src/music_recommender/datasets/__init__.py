@@ -3,5 +3,6 @@
 from music_recommender.datasets.hetrec_dataset import HetrecDataset
 from music_recommender.datasets.optional_json_dataset import OptionalJSONDataset
 from music_recommender.datasets.pmf_dataset import PMFModelDataset
+from music_recommender.datasets.spark_parquet_dataset import SparkParquetDataset
 
-__all__ = ["HetrecDataset", "OptionalJSONDataset", "PMFModelDataset"]
+__all__ = ["HetrecDataset", "OptionalJSONDataset", "PMFModelDataset", "SparkParquetDataset"]

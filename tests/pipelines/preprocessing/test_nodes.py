@@ -293,17 +293,32 @@ def interactions(small_data) -> pd.DataFrame:
 def test_split_partitions_rows_in_the_given_fractions(interactions: pd.DataFrame) -> None:
     train, val, test = split_interactions(interactions, SplitParams(ensure_train_coverage=False))
     n = len(interactions)
-    assert (len(train), len(val), len(test)) == (
-        round(0.7 * n),
-        round(0.1 * n),
-        n - round(0.7 * n) - round(0.1 * n),
-    )
+    # A seeded hash per row: the fractions up to binomial noise (4 standard deviations here).
+    for part, fraction in ((train, 0.7), (val, 0.1), (test, 0.2)):
+        assert abs(len(part) - fraction * n) <= 4 * np.sqrt(n * fraction * (1 - fraction))
     keys = [
         set(map(tuple, f[["user_index", "artist_index"]].to_numpy())) for f in (train, val, test)
     ]
     assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
     assert len(keys[0] | keys[1] | keys[2]) == n
     assert list(train.columns) == ["user_index", "artist_index", "weight"]
+
+
+def test_split_keeps_a_rows_part_when_other_rows_go(interactions: pd.DataFrame) -> None:
+    """The part is a function of the row's ids and the seed, not of the other rows."""
+    params = SplitParams(seed=3, ensure_train_coverage=False)
+    whole = pd.concat(split_interactions(interactions, params), keys=[0, 1, 2])
+    half = interactions.iloc[::2].reset_index(drop=True)
+    some = pd.concat(split_interactions(half, params), keys=[0, 1, 2])
+    part = dict(
+        zip(
+            map(tuple, whole[["user_index", "artist_index"]].to_numpy()),
+            whole.index.get_level_values(0),
+            strict=True,
+        )
+    )
+    kept = map(tuple, some[["user_index", "artist_index"]].to_numpy())
+    assert [part[key] for key in kept] == list(some.index.get_level_values(0))
 
 
 def test_split_is_seeded(interactions: pd.DataFrame) -> None:
