@@ -18,6 +18,7 @@ from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 from kedro.runner.runner import _find_nodes_to_resume_from
 from kedro.validation import ModelInstantiationError, ParameterValidationError
+from omegaconf import OmegaConf
 
 from music_recommender.atomic import atomic_writes, remove_partials
 from music_recommender.hetrec import RawDataCheckError, RawDataMissingError, RawFileError
@@ -198,13 +199,22 @@ class SparkHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Build the session from ``conf/<env>/spark.yml``; nothing when there is none."""
+        """Build the session from ``conf/<env>/spark.yml``; nothing when there is none.
+
+        ``conf/local/spark.yml`` (your machine's or cluster's Spark: master URL, memory) is read
+        on top, with ``--env spark`` too: where Spark runs is a fact of the machine, not of the
+        experiment.
+        """
         try:
             settings = dict(context.config_loader["spark"])
         except (KeyError, MissingConfigException):
             return
-        if settings:
-            start_spark(settings, context.project_path.name)
+        if not settings:
+            return
+        local = Path(context.config_loader.conf_source) / "local" / "spark.yml"
+        if context.env != "local" and local.is_file():
+            settings |= dict(OmegaConf.to_container(OmegaConf.load(local)) or {})
+        start_spark(settings, context.project_path.name)
 
 
 class TorchThreadsHook:

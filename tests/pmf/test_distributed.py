@@ -92,7 +92,8 @@ def test_torchrun_reads_its_blocks_and_saves_the_same_model(pairs, tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["processes"] == 2
-    model, _ = load_model(out)
+    (version,) = out.iterdir()  # a new version, as the catalog's versioned entry keeps them
+    model, _ = load_model(version / out.name)
     config = ImplicitConfig.of(model)
     assert config.processes == 2 and config.n_factors == 128  # conf/base's settings, recorded
     config = replace(config, processes=1)

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow.dataset as ds
 import torch
 import torch.distributed as dist
+from kedro.io.core import Version
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from music_recommender.pmf import implicit as imp
@@ -302,7 +303,12 @@ def main(argv: list[str] | None = None) -> None:
         help="Kedro environment whose training.recommending.implicit to use",
     )
     parser.add_argument("--conf", default="conf", help="the project's conf folder")
-    parser.add_argument("--out", required=True, help="where to save the model (.pt)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="the catalog's implicit_model path (e.g. data/spark/06_models/implicit_model.pt); "
+        "the model is saved as a new version under it",
+    )
     args = parser.parse_args(argv)
     from music_recommender.datasets import PMFModelDataset  # noqa: PLC0415 (imports pmf)
 
@@ -320,7 +326,9 @@ def main(argv: list[str] | None = None) -> None:
         model = config.build(sizes["n_users"], sizes["n_items"])
         imp._store(model, user.cpu(), item.cpu(), replace(config, processes=world))
         model.trained_with |= {"id_maps": sizes["fingerprint"]}
-        PMFModelDataset(filepath=args.out).save(model)
+        # A new version in the catalog's layout (out/<timestamp>/<name>), as `kedro run` saves it:
+        # the pipeline's later nodes load the latest.
+        PMFModelDataset(filepath=args.out, version=Version(None, None)).save(model)
         print(  # noqa: T201 (the command's result, for the shell)
             json.dumps(
                 {

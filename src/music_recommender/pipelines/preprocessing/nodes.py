@@ -414,15 +414,38 @@ def split_interactions(
     return train, val, test
 
 
+def _weight_counts(frame: pd.DataFrame) -> pd.Series:
+    """How many rows have each play count: the histograms' input, small whatever the rows."""
+    if is_spark(frame):
+        return _spark_nodes().weight_counts(frame)
+    return frame["weight"].value_counts(sort=False).sort_index()
+
+
+def _weighted_scaler(counts: pd.Series, method: str) -> RatingScaler:
+    x = _forward_weights(counts.index.to_numpy(dtype=np.float64), method)
+    c = counts.to_numpy(dtype=np.float64)
+    mean = float(np.average(x, weights=c))
+    return RatingScaler.from_moments(
+        method, mean, float(np.sqrt(np.average((x - mean) ** 2, weights=c)))
+    )
+
+
+def _forward_weights(x: np.ndarray, method: str) -> np.ndarray:
+    return RatingScaler.from_moments(method, 0.0, 1.0).transform(x)
+
+
 def fit_scaler(train: pd.DataFrame, normalisation: str) -> dict[str, Any]:
     """Fit the rating scale on train weights; kept so predictions map back to play counts."""
     if normalisation not in METHODS:
         raise ValueError(
             f"preprocessing.normalisation must be one of {', '.join(METHODS)}; got {normalisation!r}"
         )
-    if is_spark(train):
-        return _spark_nodes().fit_scaler(train, normalisation)
-    return RatingScaler.fit(train["weight"].to_numpy(), normalisation).to_dict()
+    # From the rows per play count, summed in value order: the same floats from either engine
+    # (a distributed sum adds in another order), and a small table whatever the rows.
+    counts = _weight_counts(train)
+    if counts.empty:
+        raise ValueError("cannot fit a rating scaler on zero weights")
+    return _weighted_scaler(counts, normalisation).to_dict()
 
 
 def apply_scaler(split: pd.DataFrame, scaler: dict[str, Any]) -> pd.DataFrame:
@@ -514,26 +537,6 @@ def summarize(
         "split": {"train": _count(train), "validation": _count(validation), "test": _count(test)},
         "normalisation": scaler,
     }
-
-
-def _weight_counts(frame: pd.DataFrame) -> pd.Series:
-    """How many rows have each play count: the histograms' input, small whatever the rows."""
-    if is_spark(frame):
-        return _spark_nodes().weight_counts(frame)
-    return frame["weight"].value_counts(sort=False).sort_index()
-
-
-def _weighted_scaler(counts: pd.Series, method: str) -> RatingScaler:
-    x = _forward_weights(counts.index.to_numpy(dtype=np.float64), method)
-    c = counts.to_numpy(dtype=np.float64)
-    mean = float(np.average(x, weights=c))
-    return RatingScaler.from_moments(
-        method, mean, float(np.sqrt(np.average((x - mean) ** 2, weights=c)))
-    )
-
-
-def _forward_weights(x: np.ndarray, method: str) -> np.ndarray:
-    return RatingScaler.from_moments(method, 0.0, 1.0).transform(x)
 
 
 def plot_weight_distribution(

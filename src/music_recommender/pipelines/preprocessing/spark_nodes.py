@@ -31,7 +31,7 @@ from music_recommender.pipelines.preprocessing.nodes import (
     SplitParams,
     UnnamedArtistParams,
 )
-from music_recommender.scaling import METHODS, RatingScaler
+from music_recommender.scaling import RatingScaler
 
 logger = logging.getLogger(__name__)
 _SHOWN_ROWS = 5
@@ -250,16 +250,6 @@ def split_interactions(
 
 def _forward(weight: Any, method: str) -> Any:
     return F.log1p(weight) if method == "log_zscore" else weight
-
-
-def fit_scaler(train: DataFrame, normalisation: str) -> dict[str, Any]:
-    """``nodes.fit_scaler`` on Spark: the mean and population std of the transformed train weights."""
-    assert normalisation in METHODS  # checked by nodes.fit_scaler
-    x = _forward(F.col("weight"), normalisation)
-    rows, mean, std = train.agg(F.count(F.lit(1)), F.avg(x), F.stddev_pop(x)).first()
-    if not rows:
-        raise ValueError("cannot fit a rating scaler on zero weights")
-    return RatingScaler.from_moments(normalisation, mean, std).to_dict()
 
 
 def apply_scaler(split: DataFrame, scaler: dict[str, Any]) -> DataFrame:
