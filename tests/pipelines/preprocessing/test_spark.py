@@ -35,7 +35,8 @@ from music_recommender.spark_session import (
     java_available,
     start,
 )
-from tests.test_run import run
+from music_recommender.tracking import flatten
+from tests.test_run import latest, run
 
 pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]'")
 needs_java = pytest.mark.skipif(
@@ -138,12 +139,21 @@ def _outputs(data: Path, spark: bool) -> dict[str, object]:
     }
 
 
-def test_kedro_run_env_spark_writes_the_same_preprocessing(
+def test_kedro_run_env_spark_writes_the_same_preprocessing_and_metrics(
     spark, kedro_project: Path, raw_folder: Path
 ) -> None:
-    run(kedro_project, raw_folder, ["preprocessing"])
-    run(kedro_project, raw_folder, ["preprocessing"], env="spark")
-    base = _outputs(kedro_project / "data", spark=False)
+    """The whole run on both engines; the Spark one also solves the implicit model on 2 processes."""
+    small = {"preprocessing.filter.min_listeners_per_artist": 2}
+    run(kedro_project, raw_folder, **small)
+    run(
+        kedro_project,
+        raw_folder,
+        env="spark",
+        **small,
+        **{"training.recommending.implicit.processes": 2},
+    )
+    data = kedro_project / "data"
+    base = _outputs(data, spark=False)
     other = _outputs(kedro_project / "data/spark", spark=True)
     blocks = sorted(
         p.name for p in (kedro_project / "data/spark/05_model_input/train_ratings").iterdir()
@@ -157,6 +167,20 @@ def test_kedro_run_env_spark_writes_the_same_preprocessing(
         assert other["summary"]["filtered"][key] == base["summary"]["filtered"][key]
     assert other["summary"]["split"] == base["summary"]["split"]
     assert other["summary"]["raw"]["nulls"] == base["summary"]["raw"]["nulls"]
+    for name in ("metrics.json", "ranking_metrics.json"):
+        want, got = (
+            flatten(json.loads(latest(d / "08_reporting" / name).read_text()))
+            for d in (data, data / "spark")
+        )
+        assert got.keys() == want.keys()
+        for key, value in want.items():  # the same numbers, to float rounding; not the clock
+            if key.endswith("seconds"):
+                continue
+            assert got[key] == (pytest.approx(value, rel=1e-6) if _number(value) else value), key
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def test_without_java_the_run_stops_with_one_line(tmp_path: Path, monkeypatch) -> None:
