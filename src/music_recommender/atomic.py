@@ -12,6 +12,7 @@ close), so only local filesystems are wrapped.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,18 @@ def remove_partials(folder: str | Path) -> list[Path]:
     places = [root, *(p for p in root.glob("[0-9][0-9]_*") if p.is_dir() and p.name != "01_raw")]
     found = [path for place in places for path in _partials(place, recursive=place != root)]
     for path in found:
-        path.unlink(missing_ok=True)
+        if path.is_dir():  # a Spark job's folder (datasets/spark_parquet_dataset.py)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return found
 
 
 def _partials(place: Path, recursive: bool) -> list[Path]:
     pattern = f"*{PARTIAL}*"
-    paths = place.rglob(pattern) if recursive else place.glob(pattern)
-    return sorted(path for path in paths if path.is_file())
+    paths = sorted(place.rglob(pattern) if recursive else place.glob(pattern))
+    outermost: list[Path] = []
+    for path in paths:  # a partial folder's own contents go with it
+        if not any(parent in outermost for parent in path.parents):
+            outermost.append(path)
+    return outermost

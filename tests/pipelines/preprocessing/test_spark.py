@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_recommender.datasets.spark_parquet_dataset import read_blocks
+from music_recommender.atomic import PARTIAL, remove_partials
+from music_recommender.datasets.spark_parquet_dataset import SparkParquetDataset, read_blocks
 from music_recommender.pipelines.preprocessing.nodes import (
     FilterParams,
     RawDataError,
@@ -203,3 +204,28 @@ def test_without_java_the_run_stops_with_one_line(tmp_path: Path, monkeypatch) -
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "openjdk-17-jre-headless" in lines[0], done.stderr
+
+
+def test_a_failed_spark_save_keeps_the_last_output(spark, tmp_path: Path) -> None:
+    from pyspark.sql import functions as F  # noqa: PLC0415 (after the importorskip)
+
+    folder = tmp_path / "data" / "05_model_input"
+    dataset = SparkParquetDataset(str(folder / "rows"), listeners_per_block=2, load_as="pandas")
+    rows = pd.DataFrame(
+        {"user_index": [0, 1, 2, 3], "artist_index": [1, 0, 1, 0], "weight": [1.0, 2.0, 3.0, 4.0]}
+    )
+    good = spark.createDataFrame(rows)
+    dataset.save(good)
+    assert sorted(p.name for p in (folder / "rows").iterdir() if p.is_dir()) == [
+        "listener_block=0",
+        "listener_block=1",
+    ]
+    with pytest.raises(Exception, match="boom"):
+        dataset.save(good.withColumn("weight", F.raise_error(F.lit("boom")).cast("double")))
+    assert dataset.load().equals(rows)  # the last good output, whole
+    assert not list(folder.glob(f"*{PARTIAL}*"))
+    killed = folder / f"rows{PARTIAL}999"  # a job killed mid-write leaves its folder
+    killed.mkdir()
+    (killed / "part-00000.parquet").write_bytes(b"PAR1")
+    assert remove_partials(tmp_path / "data") == [killed]
+    assert not killed.exists()
