@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from music_recommender.pmf import PMF, Ratings, evaluate, fit
-from music_recommender.pmf.trainer import resolve_device
+from music_recommender.pmf.row_sparse import RowSparseOptimizer
+from music_recommender.pmf.trainer import TrainConfig, make_optimizer, resolve_device
 
 from .conftest import plain, planted
 
@@ -192,3 +193,11 @@ def test_row_sparse_updates_follow_the_dense_optimiser(problem, optimizer, toler
         weights.append(torch.cat([p.detach().ravel() for p in model.parameters()]))
     scale = weights[0].abs().max()
     assert (weights[0] - weights[1]).abs().max() <= tolerance * scale
+
+
+def test_auto_stays_dense_with_weight_decay() -> None:
+    """Row-sparse steps decay only a batch's rows; "auto" must keep the dense optimiser's weights."""
+    model = PMF(2_000, 2_000, 4)
+    assert isinstance(make_optimizer(model, TrainConfig(batch_size=32), 0.1), RowSparseOptimizer)
+    decayed = TrainConfig(batch_size=32, optimizer="sgd", momentum=0.9, weight_decay=1e-3)
+    assert isinstance(make_optimizer(model, decayed, 0.1), torch.optim.SGD)
