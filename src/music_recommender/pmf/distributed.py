@@ -252,7 +252,7 @@ def launch(
         start_method="spawn",
     )
     shared = [
-        torch.as_tensor(np.asarray(a, dtype=dtype)).share_memory_()
+        torch.from_numpy(np.array(a, dtype=dtype)).share_memory_()  # a writable copy
         for a, dtype in ((users, np.int64), (items, np.int64), (plays, np.float64))
     ]
     results = elastic_launch(launch_config, _worker)(
