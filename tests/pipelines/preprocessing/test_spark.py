@@ -229,3 +229,14 @@ def test_a_failed_spark_save_keeps_the_last_output(spark, tmp_path: Path) -> Non
     (killed / "part-00000.parquet").write_bytes(b"PAR1")
     assert remove_partials(tmp_path / "data") == [killed]
     assert not killed.exists()
+
+
+def test_a_missing_raw_file_is_named_as_in_the_base_run(spark, tmp_path: Path) -> None:
+    from music_recommender.datasets.spark_raw_dataset import SparkRawDataset  # noqa: PLC0415
+    from music_recommender.hetrec import RawDataMissingError  # noqa: PLC0415
+
+    dataset = SparkRawDataset(filepath=str(tmp_path / "user_artists.dat"), file_format="csv")
+    with pytest.raises(Exception) as error:
+        dataset.load()
+    assert isinstance(error.value.__cause__ or error.value, RawDataMissingError)
+    assert f"user_artists.dat not found in {tmp_path}/" in str(error.value)
