@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@echo "Setting up $(VENV): $(TORCH)$(if $(TORCH_INDEX), from $(TORCH_INDEX),), then the project and its test tools."
-	@echo "(first time only: about 4 minutes and 1.5 GB with the CPU build; later calls skip this)"
+	@echo "(first time only: about 5 minutes and 2 GB with the CPU build and pyspark; later calls skip this)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(TORCH_FROM)

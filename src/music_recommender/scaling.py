@@ -30,6 +30,25 @@ class RatingScaler:
         return cls.from_moments(method, float(x.mean()), float(x.std()))
 
     @classmethod
+    def fit_counts(cls, values: np.ndarray, counts: np.ndarray, method: str) -> RatingScaler:
+        """Fit from each distinct play count and how many rows have it, summed in value order.
+
+        The same floats whichever engine counted the rows (a distributed sum adds in another
+        order), and a table as small as the distinct play counts.
+        """
+        if method not in METHODS:
+            raise ValueError(f"normalisation must be one of {', '.join(METHODS)}; got {method!r}")
+        order = np.argsort(values, kind="stable")
+        x = _forward(np.asarray(values, dtype=np.float64)[order], method)
+        c = np.asarray(counts, dtype=np.float64)[order]
+        if not c.sum():
+            raise ValueError("cannot fit a rating scaler on zero weights")
+        mean = float(np.average(x, weights=c))
+        return cls.from_moments(
+            method, mean, float(np.sqrt(np.average((x - mean) ** 2, weights=c)))
+        )
+
+    @classmethod
     def from_moments(cls, method: str, mean: float, std: float) -> RatingScaler:
         """From the mean and population std of the transformed weights, however an engine got them."""
         return cls(method=method, mean=float(mean), std=float(std) if std > 0 else 1.0)  # type: ignore[arg-type]

@@ -370,20 +370,20 @@ def fit_implicit(
     torch.manual_seed(config.seed)
     users_np = np.asarray(users, dtype=np.int64)
     items_np = np.asarray(items, dtype=np.int64)
-    conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
-    if not len(users_np) == len(items_np) == len(conf):
+    if not len(users_np) == len(items_np) == len(plays):
         raise ValueError(
             "users, items and plays must have one length; "
-            f"got {len(users_np)}, {len(items_np)}, {len(conf)}"
+            f"got {len(users_np)}, {len(items_np)}, {len(plays)}"
         )
-    if config.processes > 1:
-        from music_recommender.pmf.distributed import launch  # noqa: PLC0415
+    if config.processes > 1:  # each worker computes its own blocks' confidences
+        from music_recommender.pmf.distributed import launch  # noqa: PLC0415 (imports implicit)
 
         user, item, history = launch(
             users_np, items_np, plays, model.n_users, model.n_items, config
         )
         _store(model.to(device), user.to(device), item.to(device), config)
         return history
+    conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
     user = _initial_rows(model.n_users, config, device)
     item = _initial_rows(model.n_items, config, device)
     counts = np.bincount(items_np, minlength=model.n_items)

@@ -422,16 +422,7 @@ def _weight_counts(frame: pd.DataFrame) -> pd.Series:
 
 
 def _weighted_scaler(counts: pd.Series, method: str) -> RatingScaler:
-    x = _forward_weights(counts.index.to_numpy(dtype=np.float64), method)
-    c = counts.to_numpy(dtype=np.float64)
-    mean = float(np.average(x, weights=c))
-    return RatingScaler.from_moments(
-        method, mean, float(np.sqrt(np.average((x - mean) ** 2, weights=c)))
-    )
-
-
-def _forward_weights(x: np.ndarray, method: str) -> np.ndarray:
-    return RatingScaler.from_moments(method, 0.0, 1.0).transform(x)
+    return RatingScaler.fit_counts(counts.index.to_numpy(), counts.to_numpy(), method)
 
 
 def fit_scaler(train: pd.DataFrame, normalisation: str) -> dict[str, Any]:
@@ -440,12 +431,8 @@ def fit_scaler(train: pd.DataFrame, normalisation: str) -> dict[str, Any]:
         raise ValueError(
             f"preprocessing.normalisation must be one of {', '.join(METHODS)}; got {normalisation!r}"
         )
-    # From the rows per play count, summed in value order: the same floats from either engine
-    # (a distributed sum adds in another order), and a small table whatever the rows.
-    counts = _weight_counts(train)
-    if counts.empty:
-        raise ValueError("cannot fit a rating scaler on zero weights")
-    return _weighted_scaler(counts, normalisation).to_dict()
+    # From the rows per play count (RatingScaler.fit_counts): the same floats from either engine.
+    return _weighted_scaler(_weight_counts(train), normalisation).to_dict()
 
 
 def apply_scaler(split: pd.DataFrame, scaler: dict[str, Any]) -> pd.DataFrame:

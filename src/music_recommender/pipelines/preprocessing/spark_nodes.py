@@ -59,9 +59,7 @@ def _number(column: str) -> Any:
 
 def _whole_id(column: str) -> Any:
     """The id as a 64-bit integer; ``3.0`` is accepted as ``3``, as pandas does."""
-    return F.coalesce(
-        F.expr(f"try_cast(`{column}` as bigint)"), _number(column).cast("bigint")
-    ).alias(column)
+    return F.coalesce(F.expr(f"try_cast(`{column}` as bigint)"), _number(column).cast("bigint"))
 
 
 def validate_user_artists(user_artists: DataFrame) -> DataFrame:
