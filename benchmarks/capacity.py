@@ -19,10 +19,10 @@ import math
 # --- measured (2-core shared machine, one torch thread per process) -------------------------
 # benchmarks/scale.py, Last.fm-360K's shape: preprocessing peak RSS 3.60 GB for 17,077,703 rows.
 PANDAS_BYTES_PER_ROW = 3.60e9 / 17_077_703
-# benchmarks/distributed.py: `kedro run --env spark --pipelines preprocessing` on 4,751,963 rows,
-# local[*] on 2 cores: 86.5 s wall, i.e. core-seconds per row (an upper bound: the JVM start and
-# the driver-side id maps are a larger share at this size than on a cluster's billions of rows).
-SPARK_CORE_S_PER_ROW = 86.5 * 2 / 4_751_963
+# `kedro run --env spark --pipelines preprocessing` on the scale environment's 17,077,703 rows
+# (Last.fm-360K's shape), local[*] on 2 cores: 260.9 s, i.e. core-seconds per row (36 core-us at
+# 4.75 M rows in benchmarks/distributed.py: fixed costs weigh less as the rows grow).
+SPARK_CORE_S_PER_ROW = 260.9 * 2 / 17_077_703
 # benchmarks/scale.py: the implicit fit at Last.fm-360K (10 sweeps incl. set-up, 3.6 min) over
 # 17,077,703 pairs: CPU seconds per pair per sweep at 128 factors, 3 CG steps, one thread. (At
 # 100 k listeners it is 0.70 us: cache misses grow with the tables; the larger figure is used.)
