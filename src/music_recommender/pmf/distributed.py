@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     from music_recommender.datasets import PMFModelDataset  # noqa: PLC0415 (imports pmf)
 
     config = _config_from_kedro(args.conf, args.env)
+    # One line per sweep from rank 0 (importing the project's settings configures Kedro's logging,
+    # which leaves a bare process without a handler for this module).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     sizes = json.loads(open(args.id_index, encoding="utf-8").read())
     dist.init_process_group(backend(config))
     rank, world = dist.get_rank(), dist.get_world_size()
