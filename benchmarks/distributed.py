@@ -40,29 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import parameters  # noqa: E402
 from music_recommender import synthetic  # noqa: E402
-from music_recommender.datasets.spark_parquet_dataset import read_blocks  # noqa: E402
 from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit  # noqa: E402
-from tests.conftest import make_project  # noqa: E402
+from tests.conftest import make_project, preprocessing_outputs  # noqa: E402
 from tests.test_run import run  # noqa: E402
-
-
-def _outputs(data: Path, spark: bool) -> dict[str, object]:
-    def rows(folder: str, name: str) -> pd.DataFrame:
-        if spark:
-            return read_blocks(data / folder / name)
-        return pd.read_parquet(data / folder / f"{name}.parquet")
-
-    return {
-        "user_map": pd.read_csv(data / "03_primary/user_map.csv"),
-        "artist_map": pd.read_csv(data / "03_primary/artist_map.csv", keep_default_na=False),
-        "interactions": rows("03_primary", "interactions"),
-        **{p: rows("05_model_input", f"{p}_ratings") for p in ("train", "validation", "test")},
-        "id_index": json.loads((data / "05_model_input/id_index.json").read_text()),
-        "scaler": json.loads((data / "05_model_input/rating_scaler.json").read_text()),
-        "split": json.loads((data / "08_reporting/preprocessing_summary.json").read_text())[
-            "split"
-        ],
-    }
 
 
 def _equal(a: dict[str, object], b: dict[str, object]) -> dict[str, bool]:
@@ -88,8 +68,12 @@ def preprocess_both(
         start = time.perf_counter()
         run(project, raw, ["preprocessing"], env=env)
         seconds[env or "pandas"] = round(time.perf_counter() - start, 1)
-    base = _outputs(project / "data", spark=False)
-    other = _outputs(project / "data/spark", spark=True)
+    base, other = (
+        preprocessing_outputs(folder, spark=spark)
+        for folder, spark in ((project / "data", False), (project / "data/spark", True))
+    )
+    for outputs in (base, other):  # the counts; the summary's samples may differ in order
+        outputs["split"] = outputs.pop("summary")["split"]
     same = _equal(base, other)
     print(f"rows {len(base['interactions']):,}; preprocessing s: {seconds}; equal: {same}")
     return all(same.values()), seconds, base["interactions"], base["id_index"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -13,9 +14,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # environment, a run is not tracked.
 os.environ["MUSIC_RECOMMENDER_TRACKING"] = "0"
 
+import pandas as pd
 import pytest
 
 from music_recommender import synthetic
+from music_recommender.datasets.spark_parquet_dataset import read_blocks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_LAYERS = (
@@ -59,3 +62,28 @@ def make_project(project: Path) -> Path:
     for layer in DATA_LAYERS:
         (project / "data" / layer).mkdir(parents=True)
     return project
+
+
+def preprocessing_outputs(data: Path, spark: bool) -> dict[str, object]:
+    """What a preprocessing run wrote under ``data``: maps, rows, sizes, scaler and summary.
+
+    ``spark``: the row tables are `kedro run --env spark`'s listener-block Parquet folders.
+    """
+
+    def rows(folder: str, name: str) -> pd.DataFrame:
+        if spark:
+            return read_blocks(data / folder / name)
+        return pd.read_parquet(data / folder / f"{name}.parquet")
+
+    def loaded(name: str) -> dict:
+        return json.loads((data / name).read_text())
+
+    return {
+        "user_map": pd.read_csv(data / "03_primary/user_map.csv"),
+        "artist_map": pd.read_csv(data / "03_primary/artist_map.csv", keep_default_na=False),
+        "interactions": rows("03_primary", "interactions"),
+        **{p: rows("05_model_input", f"{p}_ratings") for p in ("train", "validation", "test")},
+        "id_index": loaded("05_model_input/id_index.json"),
+        "scaler": loaded("05_model_input/rating_scaler.json"),
+        "summary": loaded("08_reporting/preprocessing_summary.json"),
+    }

@@ -100,9 +100,7 @@ def _sides(
     conf_u, conf_i = _confidences(users_u, plays_u, users_i, plays_i, (u0, u1), n_users, config)
     item_counts_own = np.bincount(items_i - i0, minlength=i1 - i0)
     own_counts = torch.as_tensor(item_counts_own, dtype=torch.float64, device=device)
-    popularity = _gather(own_counts, n_items).float().clamp_min(1.0)
-    item_negative = popularity**config.negative_exponent
-    item_negative *= n_items / item_negative.sum()
+    item_negative = imp.unplayed_weights(_gather(own_counts, n_items), config.negative_exponent)
     ones_users = torch.ones(n_users, device=device)
     by_user = PlayedPairs.build(
         users_u - u0, items_u, conf_u.to(device), ones_users[u0:u1], item_negative

@@ -320,6 +320,12 @@ def _regularisation(
     return reg, config.frequency_reg * played[:, None]
 
 
+def unplayed_weights(counts: torch.Tensor, exponent: float) -> torch.Tensor:
+    """Each artist's weight on its unplayed pairs: popularity ** exponent, scaled to mean 1."""
+    weight = counts.float().clamp_min(1.0) ** exponent
+    return weight * (len(weight) / weight.sum())
+
+
 @torch.no_grad()
 def _check_model(model: PMF, config: ImplicitConfig) -> None:
     if not model.biases:
@@ -389,9 +395,9 @@ def fit_implicit(
     counts = np.bincount(items_np, minlength=model.n_items)
     reg_users = _regularisation(config, device, np.bincount(users_np, minlength=model.n_users))
     reg_items = _regularisation(config, device, counts)
-    popularity = torch.as_tensor(counts, dtype=torch.float32, device=device).clamp_min(1.0)
-    item_negative = popularity**config.negative_exponent
-    item_negative *= model.n_items / item_negative.sum()
+    item_negative = unplayed_weights(
+        torch.as_tensor(counts, dtype=torch.float32, device=device), config.negative_exponent
+    )
     ones_users = torch.ones(model.n_users, device=device)
     by_user = PlayedPairs.build(users_np, items_np, conf, ones_users, item_negative)
     by_item = PlayedPairs.build(items_np, users_np, conf, item_negative, ones_users)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from music_recommender.atomic import PARTIAL, remove_partials
-from music_recommender.datasets.spark_parquet_dataset import SparkParquetDataset, read_blocks
+from music_recommender.datasets.spark_parquet_dataset import SparkParquetDataset
 from music_recommender.pipelines.preprocessing.nodes import (
     FilterParams,
     RawDataError,
@@ -37,6 +37,7 @@ from music_recommender.spark_session import (
     start,
 )
 from music_recommender.tracking import flatten
+from tests.conftest import preprocessing_outputs
 from tests.test_run import latest, run
 
 pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]'")
@@ -123,23 +124,6 @@ def test_bad_rows_get_the_same_message(spark, small_data) -> None:
     assert rule in str(pandas_error.value) and rule in str(spark_error.value)
 
 
-def _outputs(data: Path, spark: bool) -> dict[str, object]:
-    def ratings(part: str) -> pd.DataFrame:
-        if spark:
-            return read_blocks(data / f"05_model_input/{part}_ratings")
-        return pd.read_parquet(data / f"05_model_input/{part}_ratings.parquet")
-
-    primary = data / "03_primary"
-    return {
-        "user_map": pd.read_csv(primary / "user_map.csv"),
-        "artist_map": pd.read_csv(primary / "artist_map.csv", keep_default_na=False),
-        **{part: ratings(part) for part in ("train", "validation", "test")},
-        "id_index": json.loads((data / "05_model_input/id_index.json").read_text()),
-        "scaler": json.loads((data / "05_model_input/rating_scaler.json").read_text()),
-        "summary": json.loads((data / "08_reporting/preprocessing_summary.json").read_text()),
-    }
-
-
 def test_kedro_run_env_spark_writes_the_same_preprocessing_and_metrics(
     spark, kedro_project: Path, raw_folder: Path
 ) -> None:
@@ -154,8 +138,8 @@ def test_kedro_run_env_spark_writes_the_same_preprocessing_and_metrics(
         **{"training.recommending.implicit.processes": 2},
     )
     data = kedro_project / "data"
-    base = _outputs(data, spark=False)
-    other = _outputs(kedro_project / "data/spark", spark=True)
+    base = preprocessing_outputs(data, spark=False)
+    other = preprocessing_outputs(kedro_project / "data/spark", spark=True)
     blocks = sorted(
         p.name for p in (kedro_project / "data/spark/05_model_input/train_ratings").iterdir()
     )

@@ -421,10 +421,6 @@ def _weight_counts(frame: pd.DataFrame) -> pd.Series:
     return frame["weight"].value_counts(sort=False).sort_index()
 
 
-def _weighted_scaler(counts: pd.Series, method: str) -> RatingScaler:
-    return RatingScaler.fit_counts(counts.index.to_numpy(), counts.to_numpy(), method)
-
-
 def fit_scaler(train: pd.DataFrame, normalisation: str) -> dict[str, Any]:
     """Fit the rating scale on train weights; kept so predictions map back to play counts."""
     if normalisation not in METHODS:
@@ -432,7 +428,8 @@ def fit_scaler(train: pd.DataFrame, normalisation: str) -> dict[str, Any]:
             f"preprocessing.normalisation must be one of {', '.join(METHODS)}; got {normalisation!r}"
         )
     # From the rows per play count (RatingScaler.fit_counts): the same floats from either engine.
-    return _weighted_scaler(_weight_counts(train), normalisation).to_dict()
+    counts = _weight_counts(train)
+    return RatingScaler.fit_counts(counts.index, counts, normalisation).to_dict()
 
 
 def apply_scaler(split: pd.DataFrame, scaler: dict[str, Any]) -> pd.DataFrame:
@@ -562,7 +559,7 @@ def plot_weight_distribution(
     )
     ax_raw.legend()
     weights = kept.index.to_numpy(dtype=np.float64)
-    scaled = {m: _weighted_scaler(kept, m).transform(weights) for m in METHODS}
+    scaled = {m: RatingScaler.fit_counts(kept.index, kept, m).transform(weights) for m in METHODS}
     low = min(float(v.min()) for v in scaled.values())
     high = max(float(v.max()) for v in scaled.values())
     edges = np.arange(np.floor(low), high + 0.25, 0.25)
