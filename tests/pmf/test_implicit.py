@@ -9,14 +9,7 @@ import torch
 
 from music_recommender import synthetic
 from music_recommender.pmf import PMF
-from music_recommender.pmf.implicit import (
-    ImplicitConfig,
-    PlayedPairs,
-    _solve_side,
-    confidence,
-    fit_implicit,
-    fold_in,
-)
+from music_recommender.pmf.implicit_feedback import fit_implicit, fold_in
 from music_recommender.pmf.ranking import (
     HoldoutTask,
     factor_scorer,
@@ -25,6 +18,7 @@ from music_recommender.pmf.ranking import (
     recommend,
     vector_scores,
 )
+from music_recommender.pmf.solver import ImplicitConfig, PlayedPairs, confidence, solve_side
 
 
 @pytest.mark.parametrize("frequency", [False, True])
@@ -47,7 +41,7 @@ def test_row_update_solves_the_weighted_least_squares_exactly(frequency: bool) -
     pairs = PlayedPairs.build(rows.numpy(), cols.numpy(), conf, neg_own, neg_other)
     # Frequency-scaled L2: each row's factors get 0.7 x its played pairs on top of reg.
     per_row = 0.7 * torch.bincount(rows, minlength=n_rows).double()[:, None] if frequency else None
-    got = _solve_side(
+    got = solve_side(
         torch.zeros(n_rows, k + 1, dtype=torch.float64),
         other,
         other_bias,
@@ -169,7 +163,7 @@ def test_fold_in_of_a_known_history_recommends_like_the_trained_user(planted) ->
         # No config given: fold_in reads the settings the model was fitted with from the model.
         vector, _ = fold_in(model, items[mine], plays[mine])
         folded, _ = recommend(
-            lambda _, v=vector: vector_scores(model, v[None]), [u], 10, seen, 1.0, n_items
+            lambda _, v=vector: vector_scores(model, v[None]), [u], 10, seen[[u]], 1.0, n_items
         )
         overlaps.append(len(set(folded[0]) & set(trained[u])) / 10)
     assert np.mean(overlaps) >= 0.8

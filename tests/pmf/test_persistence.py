@@ -10,8 +10,9 @@ import torch
 from kedro.io import DatasetError
 from kedro.io.core import Version
 
-from music_recommender.datasets import PMFModelDataset
+from music_recommender.datasets import RecommenderDataset
 from music_recommender.pmf import PMF, ModelFileError, load_model, save_model
+from music_recommender.pmf.recommender import RatingRecommender
 
 
 @pytest.fixture
@@ -91,17 +92,17 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_versioned_kedro_dataset(model: PMF, tmp_path: Path) -> None:
     path = str(tmp_path / "models" / "pmf.pt")
-    ds = PMFModelDataset(path, version=Version(None, "2026-01-01T00.00.00.000Z"))
+    ds = RecommenderDataset(path, version=Version(None, "2026-01-01T00.00.00.000Z"))
     assert not ds.exists()
-    ds.save(model)
+    ds.save(RatingRecommender().set_model(model))
     assert (tmp_path / "models/pmf.pt/2026-01-01T00.00.00.000Z/pmf.pt").exists()
-    later = PMFModelDataset(path, version=Version(None, "2026-01-02T00.00.00.000Z"))
-    later.save(PMF(5, 7, n_factors=3))
-    latest = PMFModelDataset(path, version=Version(None, None)).load()
-    first = PMFModelDataset(path, version=Version("2026-01-01T00.00.00.000Z", None)).load()
-    torch.testing.assert_close(first(PAIRS), model(PAIRS))
+    later = RecommenderDataset(path, version=Version(None, "2026-01-02T00.00.00.000Z"))
+    later.save(RatingRecommender().set_model(PMF(5, 7, n_factors=3)))
+    latest = RecommenderDataset(path, version=Version(None, None)).load().fitted
+    first = RecommenderDataset(path, version=Version("2026-01-01T00.00.00.000Z", None)).load()
+    torch.testing.assert_close(first.fitted(PAIRS), model(PAIRS))
     assert not torch.equal(latest(PAIRS), model(PAIRS))
-    with pytest.raises(DatasetError, match="saves PMF models"):
+    with pytest.raises(DatasetError, match="saves recommender objects"):
         ds.save({"not": "a model"})
 
 
@@ -109,4 +110,4 @@ def test_kedro_dataset_reports_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "pmf.pt"
     path.write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="not a model file this project wrote"):
-        PMFModelDataset(str(path)).load()
+        RecommenderDataset(str(path)).load()

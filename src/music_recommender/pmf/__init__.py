@@ -1,29 +1,70 @@
-"""Probabilistic matrix factorisation in plain PyTorch: model, trainer, LR range test, persistence.
+"""Probabilistic matrix factorisation in plain PyTorch: a library, no Kedro, no other project module.
 
-No Kedro here; from a notebook::
+One recommender object per objective, in the shape implicit made familiar::
 
-    from music_recommender.pmf import PMF, Ratings, TrainConfig, fit
+    from music_recommender.pmf import ImplicitRecommender, load_recommender
 
-    model = PMF(n_users, n_items, n_factors=40)
-    history = fit(model, Ratings.from_arrays(users, items, ratings), config=TrainConfig())
+    rec = ImplicitRecommender().fit(users, artists, plays)
+    ids, scores = rec.recommend([0, 1], n=10)
+    rec.save("model.pt")
+
+and the pieces underneath (the biased ``PMF`` module, the minibatch trainer, the LR range test,
+the implicit solver, ranking). Names load on first use, so ``import music_recommender.pmf.errors``
+does not import torch.
 """
 
-from music_recommender.pmf.lr_finder import LRRangeResult, lr_range_test, suggest_lr
-from music_recommender.pmf.model import PMF
-from music_recommender.pmf.persistence import ModelFileError, load_model, save_model
-from music_recommender.pmf.trainer import History, Ratings, TrainConfig, evaluate, fit
+from __future__ import annotations
 
+import importlib
+from typing import Any
+
+_WHERE = {
+    "PMF": "model",
+    "FactorRecommender": "recommender",
+    "ImplicitRecommender": "recommender",
+    "RatingRecommender": "recommender",
+    "load_recommender": "recommender",
+    "ImplicitConfig": "solver",
+    "Recipe": "recipe",
+    "History": "trainer",
+    "Ratings": "trainer",
+    "TrainConfig": "trainer",
+    "evaluate": "trainer",
+    "fit": "trainer",
+    "LRRangeResult": "lr_finder",
+    "lr_range_test": "lr_finder",
+    "suggest_lr": "lr_finder",
+    "ModelFileError": "errors",
+    "SettingError": "errors",
+    "load_model": "persistence",
+    "save_model": "persistence",
+}
 __all__ = [
     "PMF",
+    "FactorRecommender",
     "History",
+    "ImplicitConfig",
+    "ImplicitRecommender",
     "LRRangeResult",
     "ModelFileError",
+    "RatingRecommender",
     "Ratings",
+    "Recipe",
+    "SettingError",
     "TrainConfig",
     "evaluate",
     "fit",
     "load_model",
+    "load_recommender",
     "lr_range_test",
     "save_model",
     "suggest_lr",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

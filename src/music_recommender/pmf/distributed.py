@@ -2,7 +2,7 @@
 
 Each of ``world`` processes owns a contiguous block of listeners and a block of artists. A sweep:
 every process solves its listeners' rows given all artists (the same batched CG as
-``implicit.fit_implicit``, on its block's played pairs only), the listener table is all-gathered;
+``implicit_feedback.fit_implicit``, on its block's played pairs only), the listener table is all-gathered;
 then the same for artists. What crosses the wire per sweep is the two factor tables once
 (``(listeners + artists) x (factors + 1)`` floats), whatever the number of played pairs; the
 pairs themselves never move. Each row's system is the single-process one, so the factors equal
@@ -13,17 +13,15 @@ Launch:
 - from Python or a Kedro node: ``ImplicitConfig(processes=4)``; ``fit_implicit`` starts the
   workers with torch's elastic launcher (``torch.distributed.launcher.api.elastic_launch``) and
   shares the pair arrays with them through shared memory;
-- from the shell, on one or many machines, with ``torchrun``: each process reads only its own
-  listeners' and artists' rows from the listener-block Parquet that ``kedro run --env spark``
-  writes (``python -m music_recommender.pmf.distributed --help``; the README has the command).
+- from the shell, on one or many machines, with ``torchrun``: each process calls ``solve`` on
+  its own listeners' and artists' rows (the project's ``music_recommender.distributed_fit``
+  reads them from the listener-block Parquet that ``kedro run --env spark`` writes).
 
 gloo on CPU, NCCL when ``device`` resolves to CUDA (one GPU per process, ``LOCAL_RANK``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import os
@@ -33,14 +31,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pyarrow.dataset as ds
 import torch
 import torch.distributed as dist
-from kedro.io.core import Version
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from music_recommender.pmf import implicit as imp
-from music_recommender.pmf.implicit import ImplicitConfig, PlayedPairs
+from music_recommender.pmf import solver
+from music_recommender.pmf.solver import ImplicitConfig, PlayedPairs
 from music_recommender.pmf.trainer import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -67,7 +63,7 @@ def _medians(users: np.ndarray, plays: np.ndarray, start: int, stop: int) -> np.
     """Each own listener's median plays (NaN for a listener without rows)."""
     out = np.full(stop - start, np.nan)
     if len(users):
-        out[users - start] = imp._listener_medians(users, plays)
+        out[users - start] = solver.listener_medians(users, plays)
     return out
 
 
@@ -100,7 +96,7 @@ def _sides(
     conf_u, conf_i = _confidences(users_u, plays_u, users_i, plays_i, (u0, u1), n_users, config)
     item_counts_own = np.bincount(items_i - i0, minlength=i1 - i0)
     own_counts = torch.as_tensor(item_counts_own, dtype=torch.float64, device=device)
-    item_negative = imp.unplayed_weights(_gather(own_counts, n_items), config.negative_exponent)
+    item_negative = solver.unplayed_weights(_gather(own_counts, n_items), config.negative_exponent)
     ones_users = torch.ones(n_users, device=device)
     by_user = PlayedPairs.build(
         users_u - u0, items_u, conf_u.to(device), ones_users[u0:u1], item_negative
@@ -111,11 +107,11 @@ def _sides(
     user_counts = np.bincount(users_u - u0, minlength=u1 - u0)
     return (
         _Side(
-            slice(u0, u1), by_user, imp._regularisation(config, device, user_counts),
+            slice(u0, u1), by_user, solver.regularisation(config, device, user_counts),
             ones_users[u0:u1], item_negative, n_users,
         ),
         _Side(
-            slice(i0, i1), by_item, imp._regularisation(config, device, item_counts_own),
+            slice(i0, i1), by_item, solver.regularisation(config, device, item_counts_own),
             item_negative[i0:i1], ones_users, n_items,
         ),
     )  # fmt: skip
@@ -126,7 +122,7 @@ def _half_sweep(
 ) -> torch.Tensor:
     """This process's rows of one side given the other side, then every process's rows."""
     k = config.n_factors
-    rows = imp._solve_side(
+    rows = solver.solve_side(
         own[side.rows], other[:, :k], other[:, k], side.pairs, side.reg, config.cg_steps,
         side.weight_own, side.weight_other,
     )  # fmt: skip
@@ -148,8 +144,8 @@ def solve(
     """
     device = _device(config)
     torch.manual_seed(config.seed)  # the same initial tables as one process, drawn on each
-    user = imp._initial_rows(n_users, config, device)
-    item = imp._initial_rows(n_items, config, device)
+    user = solver.initial_rows(n_users, config, device)
+    item = solver.initial_rows(n_items, config, device)
     by_user, by_item = _sides(own_users, own_items, n_users, n_items, config, device)
     history = []
     for sweep in range(1, config.iterations + 1):
@@ -179,9 +175,9 @@ def _confidences(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each pair's confidence, as one process computes it: the artist block's pairs need other
     processes' listeners' medians, which are all-gathered (one float per listener)."""
-    conf_u = imp.confidence(users_u, plays_u, config.alpha, config.plays_scale)
+    conf_u = solver.confidence(users_u, plays_u, config.alpha, config.plays_scale)
     if config.plays_scale != "user_median":
-        return conf_u, imp.confidence(users_i, plays_i, config.alpha, config.plays_scale)
+        return conf_u, solver.confidence(users_i, plays_i, config.alpha, config.plays_scale)
     device = _device(config)  # NCCL gathers CUDA tensors only
     own_medians = _medians(users_u, plays_u.astype(np.float64), *own)
     medians = _gather(torch.as_tensor(own_medians, device=device), n_users).cpu().numpy()
@@ -257,102 +253,3 @@ def launch(
         *shared, n_users, n_items, replace(config, processes=1), threads
     )
     return results[0]
-
-
-# --------------------------------------------------------------------------- torchrun entry point
-
-
-def read_own_rows(
-    path: str, user_range: tuple[int, int], item_range: tuple[int, int]
-) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """This process's listeners' rows and artists' rows, read from Parquet with pyarrow filters.
-
-    Only the matching rows are kept in memory (the artist block is a filtered scan of all files).
-    """
-    data = ds.dataset(path, format="parquet", partitioning="hive")
-    columns = ["user_index", "artist_index", "weight"]
-
-    def rows(column: str, lo: int, hi: int) -> tuple[np.ndarray, ...]:
-        table = data.to_table(
-            columns=columns, filter=(ds.field(column) >= lo) & (ds.field(column) < hi)
-        )
-        return tuple(table.column(c).to_numpy() for c in columns)
-
-    return rows("user_index", *user_range), rows("artist_index", *item_range)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``torchrun ... -m music_recommender.pmf.distributed``: fit and save the implicit model."""
-    parser = argparse.ArgumentParser(
-        prog="python -m music_recommender.pmf.distributed",
-        description="Fit the implicit PMF on every process torchrun started; rank 0 saves it.",
-    )
-    parser.add_argument(
-        "--interactions",
-        required=True,
-        help="Parquet of user_index, artist_index, weight (a listener-block folder)",
-    )
-    parser.add_argument(
-        "--id-index", required=True, help="id_index.json (table sizes, map fingerprint)"
-    )
-    parser.add_argument(
-        "--env",
-        default="base",
-        help="Kedro environment whose training.recommending.implicit to use",
-    )
-    parser.add_argument("--conf", default="conf", help="the project's conf folder")
-    parser.add_argument(
-        "--out",
-        required=True,
-        help="the catalog's implicit_model path (e.g. data/spark/06_models/implicit_model.pt); "
-        "the model is saved as a new version under it",
-    )
-    args = parser.parse_args(argv)
-    from music_recommender.datasets import PMFModelDataset  # noqa: PLC0415 (imports pmf)
-
-    config = _config_from_kedro(args.conf, args.env)
-    # One line per sweep from rank 0 (importing the project's settings configures Kedro's logging,
-    # which leaves a bare process without a handler for this module).
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
-    sizes = json.loads(open(args.id_index, encoding="utf-8").read())
-    dist.init_process_group(backend(config))
-    rank, world = dist.get_rank(), dist.get_world_size()
-    own_users, own_items = read_own_rows(
-        args.interactions,
-        block(sizes["n_users"], rank, world),
-        block(sizes["n_items"], rank, world),
-    )
-    user, item, history = solve(own_users, own_items, sizes["n_users"], sizes["n_items"], config)
-    if rank == 0:
-        model = config.build(sizes["n_users"], sizes["n_items"])
-        imp._store(model, user.cpu(), item.cpu(), replace(config, processes=world))
-        model.trained_with |= {"id_maps": sizes["fingerprint"]}
-        # A new version in the catalog's layout (out/<timestamp>/<name>), as `kedro run` saves it:
-        # the pipeline's later nodes load the latest.
-        PMFModelDataset(filepath=args.out, version=Version(None, None)).save(model)
-        print(  # noqa: T201 (the command's result, for the shell)
-            json.dumps(
-                {
-                    "processes": world,
-                    "sweep_s": [round(h["seconds"], 3) for h in history],
-                    "out": args.out,
-                }
-            )
-        )
-    dist.destroy_process_group()
-
-
-def _config_from_kedro(conf: str, env: str) -> ImplicitConfig:
-    from kedro.config import OmegaConfigLoader  # noqa: PLC0415 (the CLI only)
-
-    from music_recommender.settings import CONFIG_LOADER_ARGS  # noqa: PLC0415 (imports the hooks)
-
-    loader = OmegaConfigLoader(
-        conf, env=env, **{k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
-    )
-    params = loader["parameters"]["training"]["recommending"]["implicit"]
-    return replace(ImplicitConfig(**params), processes=1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,8 @@
-"""Save and load a PMF model as its state_dict plus the config that rebuilds it (no pickled objects)."""
+"""Save and load a PMF model as its state_dict plus the config that rebuilds it (no pickled objects).
+
+A file may also carry named tensors beside the weights (a recommender's played pairs), and
+JSON-like ``extra`` facts; everything loads with ``weights_only=True``.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,19 @@ from typing import Any
 
 import torch
 
+from music_recommender.pmf.errors import ModelFileError
 from music_recommender.pmf.model import PMF
 
 FORMAT = "music_recommender.pmf/1"
+__all__ = ["FORMAT", "ModelFileError", "from_bytes", "load_model", "save_model", "to_bytes"]
 
 
-class ModelFileError(ValueError):
-    """A model file that is corrupt, of another format, or does not fit its config."""
-
-
-def to_bytes(model: PMF, extra: dict[str, Any] | None = None) -> bytes:
-    """Serialise ``model``, what it was trained with, and JSON-like ``extra`` with ``torch.save``."""
+def to_bytes(
+    model: PMF, extra: dict[str, Any] | None = None, arrays: dict[str, torch.Tensor] | None = None
+) -> bytes:
+    """Serialise ``model``, what it was trained with, JSON-like ``extra`` and named ``arrays``."""
     payload = {
+        "arrays": {k: v.detach().cpu() for k, v in (arrays or {}).items()},
         "format": FORMAT,
         "config": model.config(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -33,8 +38,8 @@ def to_bytes(model: PMF, extra: dict[str, Any] | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any]]:
-    """Rebuild a model; ``weights_only=True`` so a file can never run code when loaded."""
+def read_payload(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any]]:
+    """The model and the whole payload (``extra``, ``arrays``); never runs code from the file."""
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:
@@ -53,14 +58,24 @@ def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any
     except (TypeError, RuntimeError, KeyError) as exc:
         raise ModelFileError(f"{source}: weights do not match the saved config: {exc}") from exc
     model.eval()
+    return model, payload
+
+
+def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any]]:
+    """Rebuild a model and its ``extra``; ``weights_only=True`` so a file can never run code."""
+    model, payload = read_payload(data, source)
     return model, payload.get("extra", {})
 
 
 def save_model(model: PMF, path: str | Path, extra: dict[str, Any] | None = None) -> None:
     """Write atomically: a crash mid-write never leaves a truncated model at ``path``."""
+    write_atomic(to_bytes(model, extra), path)
+
+
+def write_atomic(data: bytes, path: str | Path) -> None:
+    """``data`` to ``path`` through a temporary file and a rename: never a truncated file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = to_bytes(model, extra)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         tmp.write(data)
     os.replace(tmp.name, path)

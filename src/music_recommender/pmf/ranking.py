@@ -102,7 +102,7 @@ class FactorScorer:
         self.fast = model.item_factors.weight.device.type == "cuda" or _bf16_supported()
         if self.fast:
             self.items_bf16 = model.item_factors.weight.detach().to(torch.bfloat16)
-            self.bias_bf16 = _item_bias(model).to(torch.bfloat16)
+            self.bias_bf16 = item_bias(model).to(torch.bfloat16)
 
     def __call__(self, users: np.ndarray) -> torch.Tensor:
         return vector_scores(self.model, self._vectors(users))
@@ -119,7 +119,7 @@ class FactorScorer:
             return top_n(self(users), exclude, n, owned=True)
         items = self.model.item_factors.weight.detach()
         return _rerank(
-            self._vectors(users), items, _item_bias(self.model), self.items_bf16, self.bias_bf16,
+            self._vectors(users), items, item_bias(self.model), self.items_bf16, self.bias_bf16,
             exclude, n,
         )  # fmt: skip
 
@@ -131,7 +131,8 @@ def _bf16_supported() -> bool:
         return False
 
 
-def _item_bias(model: PMF) -> torch.Tensor:
+def item_bias(model: PMF) -> torch.Tensor:
+    """Each artist's bias (zeros for a model without biases): the constant term of its score."""
     weight = model.item_factors.weight
     if model.biases:
         return model.item_bias.weight.detach()[:, 0]
@@ -212,7 +213,8 @@ def recommend(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``n`` (artist indices, scores) for each of ``users``, batch by batch under the budget.
 
-    ``exclude`` holds one row per user index (the played pairs); its artists never come back.
+    ``exclude`` holds one row per entry of ``users``, in that order (e.g. each one's played
+    pairs); its artists never come back.
     """
     users = np.asarray(users, dtype=np.int64)
     size = rows_per_batch(n_items, budget_mb)
@@ -221,7 +223,7 @@ def recommend(
     values = np.empty((len(users), width), dtype=np.float32)
     for start in range(0, len(users), size):
         batch = users[start : start + size]
-        skip = exclude[batch] if exclude is not None else None
+        skip = exclude[start : start + size] if exclude is not None else None
         index[start : start + size], values[start : start + size] = _batch_top_n(
             scorer, batch, skip, n
         )

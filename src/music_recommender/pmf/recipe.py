@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from music_recommender.parameters import check_field_types
+from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.trainer import TrainConfig
 

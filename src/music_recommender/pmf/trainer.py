@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -13,9 +14,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from music_recommender.parameters import check_field_types
+from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.row_sparse import RowSparseOptimizer
 
 logger = logging.getLogger(__name__)
@@ -314,11 +314,14 @@ class _BestWeights:
         return False, self.patience is not None and self.since >= self.patience
 
 
-def _report_epoch(bar: tqdm, record: dict[str, Any], epochs: int) -> None:
-    """One log line (and a progress-bar tick) per epoch."""
+def _report_epoch(record: dict[str, Any], epochs: int, progress: bool) -> None:
+    """One log line per epoch (and, with ``progress``, a line on the terminal that updates)."""
     shown = f"{record['val_loss']:.4f}" if record["val_loss"] is not None else "-"
-    bar.update(1)
-    bar.set_postfix(train=f"{record['train_loss']:.4f}", val=shown)
+    if progress:
+        sys.stderr.write(
+            f"\repochs {record['epoch']}/{epochs}: train {record['train_loss']:.4f}, val {shown}"
+        )
+        sys.stderr.flush()
     logger.info(
         "epoch %d/%d lr %g: train %.4f, validation %s",
         record["epoch"],
@@ -350,7 +353,6 @@ def fit(
     valid = valid.to(device) if valid is not None and len(valid) else None
     bias_coef = bias_coefficients(model, train, config)
     history, best = History(), _BestWeights(config.patience)
-    bar = tqdm(total=config.epochs, desc="epochs", disable=not config.progress, leave=False)
     for stage, (lr, n_epochs) in enumerate(config.schedule):
         # A fresh optimiser per stage, as the article re-creates it at each rate.
         optimizer = make_optimizer(model, config, lr)
@@ -370,14 +372,15 @@ def fit(
             history.epochs.append(
                 record | {"val_loss": val_loss, "seconds": time.perf_counter() - start}
             )
-            _report_epoch(bar, history.epochs[-1], config.epochs)
+            _report_epoch(history.epochs[-1], config.epochs, config.progress)
             is_best, history.stopped_early = best.update(model, val_loss)
             history.best_epoch = epoch if is_best else history.best_epoch
             if history.stopped_early:
                 break
         if history.stopped_early:
             break
-    bar.close()
+    if config.progress:
+        sys.stderr.write("\n")
     if best.state is not None:
         model.load_state_dict(best.state)
     history.kept_epoch = history.best_epoch if best.state is not None else len(history.epochs)

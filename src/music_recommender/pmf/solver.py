@@ -1,25 +1,15 @@
-"""Implicit-feedback objective for the same biased PMF model: weighted matrix factorisation.
+"""The implicit objective's solver: confidences, played pairs as CSR tiles, batched CG row updates.
 
-Every (user, artist) pair counts. A played pair is a 1 with confidence ``1 + alpha * log1p(plays)``;
-every other pair is a 0 with confidence 1 (Hu, Koren and Volinsky, 2008). With
-``plays_scale="user_median"`` (the default) the plays are first divided by the listener's median
-plays per artist, so a heavy listener's ordinary artist is not more certain than a light listener's
-favourite: ``1 + alpha * log1p(plays / median plays of that listener)``. The model keeps its
-biases: a user's score for an artist is ``user . artist + user_bias + artist_bias``, and the
-artist bias becomes a learned popularity prior.
-
-Training alternates exact least-squares updates of all user rows, then all artist rows
-(alternating least squares), each solved by a few conjugate-gradient steps over every row at once.
-The cost per sweep is linear in the number of played pairs: the zeros enter only through the
-small ``K x K`` Gram matrix of the other side, and the played pairs through sparse-dense
-products on a CSR matrix (``PlayedPairs``).
+Public so that the one-process fit (``implicit_feedback``) and the distributed one
+(``distributed``) run the same code. Each row update is the exact least-squares step of
+alternating least squares, solved for every row at once by a few conjugate-gradient steps; the
+unplayed pairs enter only through the ``K x K`` Gram matrix of the other side, the played ones
+through sparse-dense products, so a sweep costs time linear in the played pairs.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -27,11 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from music_recommender.parameters import check_field_types
+from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.model import PMF
-from music_recommender.pmf.trainer import resolve_device
 
-logger = logging.getLogger(__name__)
 PLAYS_SCALES = ("raw", "user_median")
 # Other-side rows per sparse tile: 8192 x 129 floats = 4 MB of vectors read at random per tile.
 # Measured at 100 k x 59 k: one tile 3.7x slower (cache misses), 4096 slower again (per-tile rows).
@@ -101,7 +89,7 @@ class ImplicitConfig:
         return PMF(n_users, n_items, self.n_factors, biases=True, init_std=self.init_std)
 
 
-def _listener_medians(users: np.ndarray, plays: np.ndarray) -> np.ndarray:
+def listener_medians(users: np.ndarray, plays: np.ndarray) -> np.ndarray:
     """Each row's listener's median plays, by one sort (no loop over listeners)."""
     span = float(plays.max()) - float(plays.min()) + 1.0
     if len(users) and users.max() * span < 2**52:  # one exact float key: a 2.5x faster sort
@@ -122,7 +110,7 @@ def confidence(users: Any, plays: Any, alpha: float, plays_scale: str) -> torch.
     """``1 + alpha * log1p(plays)`` (plays scaled per ``plays_scale``): how sure a play says "liked"."""
     plays = np.asarray(plays, dtype=np.float64)
     if plays_scale == "user_median" and len(plays):
-        plays = plays / np.maximum(_listener_medians(np.asarray(users), plays), 1e-12)
+        plays = plays / np.maximum(listener_medians(np.asarray(users), plays), 1e-12)
     return 1.0 + alpha * torch.log1p(torch.as_tensor(plays, dtype=torch.float32))
 
 
@@ -234,7 +222,7 @@ class PlayedPairs:
         return [other[t.offset : t.offset + t.width].T.contiguous() for t in self.tiles]
 
 
-def _solve_side(
+def solve_side(
     own: torch.Tensor,
     other: torch.Tensor,
     other_bias: torch.Tensor,
@@ -271,10 +259,10 @@ def _solve_side(
             out[:, :-1].addcmul_(x[:, :-1], per_row)
         return out
 
-    return _conjugate_gradient(apply, own, rhs, cg_steps, work)
+    return conjugate_gradient(apply, own, rhs, cg_steps, work)
 
 
-def _conjugate_gradient(
+def conjugate_gradient(
     apply: Any, x: torch.Tensor, rhs: torch.Tensor, steps: int, work: torch.Tensor
 ) -> torch.Tensor:
     """``steps`` of CG on every row's system at once, from ``x``; ``rhs`` is overwritten.
@@ -298,14 +286,14 @@ def _conjugate_gradient(
     return x
 
 
-def _initial_rows(n: int, config: ImplicitConfig, device: torch.device) -> torch.Tensor:
+def initial_rows(n: int, config: ImplicitConfig, device: torch.device) -> torch.Tensor:
     """``[factors | bias]`` rows: small random factors, zero biases."""
     return torch.cat([torch.randn(n, config.n_factors) * config.init_std, torch.zeros(n, 1)], 1).to(
         device
     )
 
 
-def _regularisation(
+def regularisation(
     config: ImplicitConfig, device: torch.device, counts: Any = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The diagonal ridge of ``[factors | bias]`` rows: ``reg`` on factors, ``bias_reg`` on the
@@ -326,17 +314,7 @@ def unplayed_weights(counts: torch.Tensor, exponent: float) -> torch.Tensor:
     return weight * (len(weight) / weight.sum())
 
 
-@torch.no_grad()
-def _check_model(model: PMF, config: ImplicitConfig) -> None:
-    if not model.biases:
-        raise ValueError("fit_implicit keeps the biases: build the PMF with biases=True")
-    if model.n_factors != config.n_factors:
-        raise ValueError(
-            f"the model has {model.n_factors} factors but the config asks for {config.n_factors}"
-        )
-
-
-def _sweep(
+def sweep(
     own: torch.Tensor,
     other: torch.Tensor,
     pairs: PlayedPairs,
@@ -346,101 +324,4 @@ def _sweep(
 ) -> torch.Tensor:
     """One side's half of a sweep: its ``[factors | bias]`` rows given the other side's."""
     k = config.n_factors
-    return _solve_side(own, other[:, :k], other[:, k], pairs, reg, config.cg_steps, *weights)
-
-
-@torch.no_grad()
-def _store(model: PMF, user: torch.Tensor, item: torch.Tensor, config: ImplicitConfig) -> None:
-    """Solved ``[factors | bias]`` rows into the model, which then records its settings."""
-    k = config.n_factors
-    model.user_factors.weight.copy_(user[:, :k])
-    model.item_factors.weight.copy_(item[:, :k])
-    model.user_bias.weight.copy_(user[:, k:])
-    model.item_bias.weight.copy_(item[:, k:])
-    model.global_bias.zero_()
-    model.trained_with = {"objective": "implicit", **config.to_dict()}
-    model.eval()
-
-
-def fit_implicit(
-    model: PMF, users: Any, items: Any, plays: Any, config: ImplicitConfig | None = None
-) -> list[dict[str, float]]:
-    """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep.
-
-    ``model`` must have ``config.n_factors`` factors (``config.build`` makes one); afterwards its
-    ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
-    """
-    config = config or ImplicitConfig()
-    _check_model(model, config)
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    users_np = np.asarray(users, dtype=np.int64)
-    items_np = np.asarray(items, dtype=np.int64)
-    if not len(users_np) == len(items_np) == len(plays):
-        raise ValueError(
-            "users, items and plays must have one length; "
-            f"got {len(users_np)}, {len(items_np)}, {len(plays)}"
-        )
-    if config.processes > 1:  # each worker computes its own blocks' confidences
-        from music_recommender.pmf.distributed import launch  # noqa: PLC0415 (imports implicit)
-
-        user, item, history = launch(
-            users_np, items_np, plays, model.n_users, model.n_items, config
-        )
-        _store(model.to(device), user.to(device), item.to(device), config)
-        return history
-    conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
-    user = _initial_rows(model.n_users, config, device)
-    item = _initial_rows(model.n_items, config, device)
-    counts = np.bincount(items_np, minlength=model.n_items)
-    reg_users = _regularisation(config, device, np.bincount(users_np, minlength=model.n_users))
-    reg_items = _regularisation(config, device, counts)
-    item_negative = unplayed_weights(
-        torch.as_tensor(counts, dtype=torch.float32, device=device), config.negative_exponent
-    )
-    ones_users = torch.ones(model.n_users, device=device)
-    by_user = PlayedPairs.build(users_np, items_np, conf, ones_users, item_negative)
-    by_item = PlayedPairs.build(items_np, users_np, conf, item_negative, ones_users)
-    history = []
-    for sweep in range(1, config.iterations + 1):
-        start = time.perf_counter()
-        user = _sweep(user, item, by_user, reg_users, config, (ones_users, item_negative))
-        item = _sweep(item, user, by_item, reg_items, config, (item_negative, ones_users))
-        history.append({"sweep": sweep, "seconds": time.perf_counter() - start})
-        logger.info(
-            "implicit sweep %d/%d: %.2f s", sweep, config.iterations, history[-1]["seconds"]
-        )
-    _store(model.to(device), user, item, config)
-    logger.info(
-        "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
-    )
-    return history
-
-
-@torch.no_grad()
-def fold_in(
-    model: PMF, items: Any, plays: Any, config: ImplicitConfig | None = None
-) -> tuple[torch.Tensor, float]:
-    """A new listener's vector and bias from their (artist, plays) history; artists stay frozen.
-
-    The same least-squares row update as training, for one row: no retraining, milliseconds.
-    Without ``config``, the settings the model was fitted with (``ImplicitConfig.of(model)``).
-    """
-    if len(items) == 0:
-        raise ValueError("a new listener needs at least one artist with a play count")
-    config = config or ImplicitConfig.of(model)
-    if config.negative_exponent != 0:
-        raise ValueError(
-            "fold_in supports negative_exponent 0 only (it would need training popularity)"
-        )
-    items = torch.tensor(np.asarray(items), dtype=torch.long)
-    k = model.n_factors
-    vectors = model.item_factors.weight.detach().cpu()
-    bias = model.item_bias.weight.detach().cpu()[:, 0]
-    conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale)
-    reg = _regularisation(config, torch.device("cpu"), [len(items)])
-    ones = torch.ones(model.n_items)
-    # k + 1 conjugate-gradient steps solve the (k + 1)-unknown system exactly.
-    pairs = PlayedPairs.build(np.zeros(len(items)), items.numpy(), conf, torch.ones(1), ones)
-    row = _solve_side(torch.zeros(1, k + 1), vectors, bias, pairs, reg, k + 1, torch.ones(1), ones)
-    return row[0, :k], float(row[0, k])
+    return solve_side(own, other[:, :k], other[:, k], pairs, reg, config.cg_steps, *weights)

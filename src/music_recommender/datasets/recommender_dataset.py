@@ -1,4 +1,4 @@
-"""A Kedro dataset for a PMF model: state_dict plus config, versionable, loaded without unpickling."""
+"""A Kedro dataset for a recommender object: its model file, versionable, loaded without unpickling."""
 
 from __future__ import annotations
 
@@ -15,18 +15,19 @@ from kedro.io.core import (
 )
 
 from music_recommender.atomic import atomic_writes
-from music_recommender.pmf.model import PMF
-from music_recommender.pmf.persistence import ModelFileError, from_bytes, to_bytes
+from music_recommender.pmf.errors import ModelFileError
+from music_recommender.pmf.recommender import FactorRecommender, recommender_from_bytes
 
 
-class PMFModelDataset(AbstractVersionedDataset[PMF, PMF]):
-    """Save a ``PMF`` module; load it back as a ready model (``torch.load(weights_only=True)``).
+class RecommenderDataset(AbstractVersionedDataset[FactorRecommender, FactorRecommender]):
+    """Save a recommender (``ImplicitRecommender``, ``RatingRecommender``); load it back ready.
 
-    Example catalog entry::
+    The file holds the model's weights, its settings and played pairs, read with
+    ``torch.load(weights_only=True)``. Example catalog entry::
 
-        pmf_model:
-          type: music_recommender.datasets.PMFModelDataset
-          filepath: data/06_models/pmf_model.pt
+        rating_model:
+          type: music_recommender.datasets.RecommenderDataset
+          filepath: data/06_models/rating_model.pt
           versioned: true
     """
 
@@ -51,23 +52,25 @@ class PMFModelDataset(AbstractVersionedDataset[PMF, PMF]):
             glob_function=self._fs.glob,
         )
 
-    def load(self) -> PMF:
-        """Rebuild the model from its file."""
+    def load(self) -> FactorRecommender:
+        """Rebuild the recommender from its file."""
         path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(path, "rb") as f:
             data = f.read()
         try:
-            return from_bytes(data, path)[0]
+            return recommender_from_bytes(data, path)
         except ModelFileError as exc:
             raise DatasetError(str(exc)) from exc
 
-    def save(self, data: PMF) -> None:
-        """Write the model's config and weights."""
-        if not isinstance(data, PMF):
-            raise DatasetError(f"PMFModelDataset saves PMF models, got {type(data).__name__}")
+    def save(self, data: FactorRecommender) -> None:
+        """Write the model's weights, settings and played pairs."""
+        if not isinstance(data, FactorRecommender):
+            raise DatasetError(
+                f"RecommenderDataset saves recommender objects, got {type(data).__name__}"
+            )
         path = get_filepath_str(self._get_save_path(), self._protocol)
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
-        payload = to_bytes(data)
+        payload = data.to_bytes()
         with self._fs.open(path, "wb") as f:  # atomic: see __init__
             f.write(payload)
         self._invalidate_cache()

@@ -19,9 +19,10 @@ import torch
 from music_recommender import synthetic
 from music_recommender.pmf import load_model
 from music_recommender.pmf.distributed import block
-from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
+from music_recommender.pmf.implicit_feedback import fit_implicit
+from music_recommender.pmf.solver import ImplicitConfig
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_torchrun_reads_its_blocks_and_saves_the_same_model(pairs, tmp_path: Pat
     out = tmp_path / "model.pt"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "music_recommender.pmf.distributed", "--interactions", str(folder),
+        "-m", "music_recommender.distributed_fit", "--interactions", str(folder),
         "--id-index", str(index), "--conf", str(ROOT / "conf"), "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(
