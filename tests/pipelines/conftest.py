@@ -6,17 +6,17 @@ import pandas as pd
 import pytest
 
 from music_recommender.pipelines.preprocessing.nodes import (
-    FilterParams,
-    SplitParams,
     apply_scaler,
-    describe_ids,
-    filter_sparse,
     fit_scaler,
     index_ids,
     split_interactions,
+)
+from music_recommender.pipelines.preprocessing.pandas_engine import (
+    filter_sparse,
     validate_artists,
     validate_user_artists,
 )
+from music_recommender.pipelines.preprocessing.rules import FilterParams, SplitParams, describe_ids
 
 
 @pytest.fixture(scope="session")

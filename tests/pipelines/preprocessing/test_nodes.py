@@ -9,24 +9,27 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from music_recommender.pipelines.preprocessing.eda import plot_weight_distribution, summarize
 from music_recommender.pipelines.preprocessing.nodes import (
+    apply_scaler,
+    fit_scaler,
+    index_ids,
+    split_interactions,
+    validate_raw_data,
+)
+from music_recommender.pipelines.preprocessing.pandas_engine import (
+    check_artist_names,
+    filter_sparse,
+    validate_artists,
+    validate_user_artists,
+)
+from music_recommender.pipelines.preprocessing.rules import (
     FilterParams,
     RawDataError,
     SplitParams,
     UnnamedArtistParams,
-    apply_scaler,
-    check_artist_names,
-    filter_sparse,
-    fit_scaler,
-    index_ids,
-    plot_weight_distribution,
-    split_interactions,
-    summarize,
-    validate_artists,
-    validate_raw_data,
-    validate_user_artists,
 )
-from music_recommender.scaling import RatingScaler
+from music_recommender.pmf.scaling import RatingScaler
 
 
 def _raw_user_artists(

@@ -14,7 +14,7 @@ from kedro.runner import SequentialRunner
 from omegaconf import OmegaConf
 
 from music_recommender.pipelines.preprocessing import create_pipeline
-from music_recommender.pipelines.preprocessing.nodes import (
+from music_recommender.pipelines.preprocessing.rules import (
     FilterParams,
     RawDataError,
     SplitParams,

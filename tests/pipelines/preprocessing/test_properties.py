@@ -6,7 +6,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from music_recommender.pipelines.preprocessing.nodes import FilterParams, filter_sparse, index_ids
+from music_recommender.pipelines.preprocessing.nodes import index_ids
+from music_recommender.pipelines.preprocessing.pandas_engine import filter_sparse
+from music_recommender.pipelines.preprocessing.rules import FilterParams
 
 pairs = st.sets(st.tuples(st.integers(0, 40), st.integers(0, 60)), min_size=1, max_size=300)
 

@@ -19,15 +19,17 @@ import pytest
 from music_recommender.atomic import PARTIAL, remove_partials
 from music_recommender.datasets.spark_parquet_dataset import SparkParquetDataset
 from music_recommender.pipelines.preprocessing.nodes import (
-    FilterParams,
-    RawDataError,
-    SplitParams,
-    UnnamedArtistParams,
     apply_scaler,
     fit_scaler,
     index_ids,
     split_interactions,
     validate_raw_data,
+)
+from music_recommender.pipelines.preprocessing.rules import (
+    FilterParams,
+    RawDataError,
+    SplitParams,
+    UnnamedArtistParams,
 )
 from music_recommender.row_hash import xxhash64
 from music_recommender.spark_session import (

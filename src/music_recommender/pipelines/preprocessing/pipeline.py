@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from music_recommender.pipelines.preprocessing.eda import plot_weight_distribution, summarize
 from music_recommender.pipelines.preprocessing.nodes import (
     apply_scaler,
-    describe_ids,
     fit_scaler,
     index_and_publish,
-    plot_weight_distribution,
     split_interactions,
-    summarize,
     validate_raw_data,
 )
+from music_recommender.pipelines.preprocessing.rules import describe_ids
 
 # Datasets shared with the other pipelines keep their names outside the namespace.
 INPUTS = {"user_artists_raw", "artists_raw"}
@@ -44,7 +43,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             index_and_publish,
             ["filtered_user_artists", "artists"],
             ["interactions", "indexed", "user_map", "artist_map"],
-            name="index_ids",
+            name="index_and_publish",
         ),
         Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),
         Node(
@@ -64,7 +63,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 apply_scaler,
                 [f"{part}_weights", "rating_scaler"],
                 f"{part}_ratings",
-                name=f"scale_{part}",
+                name=f"apply_scaler_{part}",
             )
             for part in ("train", "validation", "test")
         ),

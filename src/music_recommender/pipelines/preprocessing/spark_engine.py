@@ -1,12 +1,11 @@
-"""The preprocessing rules of ``nodes.py`` on Spark DataFrames (``kedro run --env spark``).
+"""The Spark engine: the preprocessing rules of ``rules.py`` on Spark DataFrames (``--env spark``).
 
-Spark nodes beside the pandas nodes, not one description over an API both run (ibis): the pandas
-path is tuned for one machine (typed columns, one sort, no copies) and ibis would route it through
-DuckDB and change its memory. Each rule has one source of truth instead: the node functions in
-``nodes.py`` dispatch here when the catalog hands them a Spark frame; what must be identical is
-shared code (the id maps, the split's hash, the scaler's formula, the error messages), and
-``tests/pipelines/preprocessing/test_spark.py`` runs both engines on the same files and requires
-the same counts, id maps, split rows and scaler.
+An engine beside the pandas engine, not one description over an API both run (ibis): the pandas
+engine is tuned for one machine (typed columns, one sort, no copies) and ibis would route it
+through DuckDB and change its memory. Each rule has one source of truth instead: what must be
+identical is shared code in ``rules.py`` (columns, messages, the filter rule, the id maps, the
+split's bounds and hash, the scaler), and ``tests/pipelines/preprocessing/test_spark.py`` runs both
+engines on the same files and requires the same counts, id maps, split rows and scaler.
 
 Only small tables reach the driver: distinct ids (for the maps, saved as CSV anyway), unnamed
 artists, a few sample and bad rows, per-play-count histograms. The rows stay on the executors
@@ -23,22 +22,29 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from music_recommender.pipelines.preprocessing import nodes
-from music_recommender.pipelines.preprocessing.nodes import (
+from music_recommender.pipelines.preprocessing import pandas_engine
+from music_recommender.pipelines.preprocessing.rules import (
+    MAX_ID,
+    SHOWN_ROWS,
     USER_ARTISTS_COLUMNS,
     FilterParams,
     RawDataError,
     SplitParams,
     UnnamedArtistParams,
+    check,
+    empty_filter_error,
+    id_maps,
+    judge_unnamed,
+    require_columns,
+    split_bounds,
 )
-from music_recommender.scaling import RatingScaler
+from music_recommender.pmf.scaling import RatingScaler
 
 logger = logging.getLogger(__name__)
-_SHOWN_ROWS = 5
-_MAX_ID = float(2**63)
 
 
-def _source(frame: DataFrame, default: str) -> str:
+def source_of(frame: DataFrame, default: str) -> str:
+    """The one file a frame was read from, for messages."""
     try:
         files = frame.inputFiles()
     except Exception:
@@ -47,9 +53,9 @@ def _source(frame: DataFrame, default: str) -> str:
 
 
 def _shown(bad: DataFrame, count: int, columns: list[str]) -> str:
-    """Like ``nodes._rows``: the count and the first bad rows (Spark has no line numbers)."""
-    first = bad.select(*columns).limit(_SHOWN_ROWS).toPandas().to_string(index=False)
-    more = f"\n  ... and {count - _SHOWN_ROWS:,} more" if count > _SHOWN_ROWS else ""
+    """Like the pandas engine's: the count and the first bad rows (Spark has no line numbers)."""
+    first = bad.select(*columns).limit(SHOWN_ROWS).toPandas().to_string(index=False)
+    more = f"\n  ... and {count - SHOWN_ROWS:,} more" if count > SHOWN_ROWS else ""
     return f"{count:,} row(s), first:\n{first}{more}"
 
 
@@ -63,9 +69,9 @@ def _whole_id(column: str) -> Any:
 
 
 def validate_user_artists(user_artists: DataFrame) -> DataFrame:
-    """``nodes.validate_user_artists`` on Spark: the same checks, one pass to count them."""
-    source = _source(user_artists, "user_artists.dat")
-    nodes._require_columns(user_artists, list(USER_ARTISTS_COLUMNS), source)  # type: ignore[arg-type]
+    """``validate_user_artists`` on Spark: the same checks, one pass to count them."""
+    source = source_of(user_artists, "user_artists.dat")
+    require_columns(user_artists, list(USER_ARTISTS_COLUMNS), source)
     raw = list(USER_ARTISTS_COLUMNS)
     frame = user_artists.select(*(F.col(f"`{c}`") for c in raw))
     checks: dict[str, tuple[Any, str]] = {}
@@ -78,7 +84,7 @@ def validate_user_artists(user_artists: DataFrame) -> DataFrame:
         value = _number(column)
         checks[f"id {column}"] = (
             F.col(f"`{column}`").isNotNull()
-            & (value.isNull() | (value % 1 != 0) | (F.abs(value) >= _MAX_ID)),
+            & (value.isNull() | (value % 1 != 0) | (F.abs(value) >= MAX_ID)),
             f"column '{column}' must hold integer ids (64-bit)",
         )
     weight = _number("weight")
@@ -113,7 +119,7 @@ def validate_user_artists(user_artists: DataFrame) -> DataFrame:
             problems.append(
                 f"columns 'userID', 'artistID' must not repeat a (user, artist) pair: {shown}"
             )
-    nodes._check(problems, source)
+    check(problems, source)
     if not counts["rows"]:
         raise RawDataError(f"{source}: no rows; expected at least one (user, artist, weight) row")
     return typed.localCheckpoint()
@@ -122,12 +128,12 @@ def validate_user_artists(user_artists: DataFrame) -> DataFrame:
 def check_artist_names(
     plays: DataFrame, names: pd.DataFrame, params: UnnamedArtistParams, source: str
 ) -> None:
-    """``nodes.check_artist_names`` with the per-artist sums done on Spark; only unnamed reach here."""
+    """``check_artist_names`` with the per-artist sums done on Spark; only unnamed reach here."""
     per_artist = plays.groupBy("artist_id").agg(F.sum("weight").alias("weight"))
     named = plays.sparkSession.createDataFrame(names[["artist_id"]])
     totals = per_artist.agg(F.count(F.lit(1)), F.sum("weight")).first()
     unnamed = per_artist.join(named, "artist_id", "left_anti").toPandas()
-    nodes.judge_unnamed(
+    judge_unnamed(
         unnamed.set_index("artist_id")["weight"], float(totals[1]), int(totals[0]), params, source
     )
 
@@ -135,16 +141,16 @@ def check_artist_names(
 def validate_raw_data(
     user_artists: DataFrame, artists: pd.DataFrame, unnamed: UnnamedArtistParams, rule: FilterParams
 ) -> tuple[DataFrame, pd.DataFrame, DataFrame]:
-    """``nodes.validate_raw_data`` on Spark; the names file (small) stays pandas."""
-    if nodes.is_spark(artists):
-        artists = artists.toPandas()  # type: ignore[union-attr]
-    plays, names = validate_user_artists(user_artists), nodes.validate_artists(artists)
-    check_artist_names(plays, names, unnamed, nodes._source(artists, "artists.dat"))
+    """``validate_raw_data`` on Spark; the names file (small) is checked by the pandas engine."""
+    if isinstance(artists, DataFrame):
+        artists = artists.toPandas()
+    plays, names = validate_user_artists(user_artists), pandas_engine.validate_artists(artists)
+    check_artist_names(plays, names, unnamed, pandas_engine.source_of(artists, "artists.dat"))
     return plays, names, filter_sparse(plays, rule)
 
 
 def filter_sparse(plays: DataFrame, params: FilterParams) -> DataFrame:
-    """``nodes.filter_sparse`` on Spark: the same rules, repeated until a pass removes nothing."""
+    """``filter_sparse`` on Spark: the same rules, repeated until a pass removes nothing."""
     frame, rows = plays, plays.count()
     total = rows
     rules = (
@@ -162,7 +168,7 @@ def filter_sparse(plays: DataFrame, params: FilterParams) -> DataFrame:
         if rows == before:
             break
     if not rows:
-        raise nodes.empty_filter_error(params)
+        raise empty_filter_error(params)
     frame = frame.select("user_id", "artist_id", "weight")  # the joins put their key first
     users, artists = frame.agg(F.countDistinct("user_id"), F.countDistinct("artist_id")).first()
     logger.info(
@@ -183,8 +189,8 @@ def _sorted_ids(frame: DataFrame, column: str) -> np.ndarray:
 def index_ids(
     plays: DataFrame, artists: pd.DataFrame
 ) -> tuple[DataFrame, pd.DataFrame, pd.DataFrame]:
-    """``nodes.index_ids`` on Spark: the maps from the sorted distinct ids, the rows joined to them."""
-    user_map, artist_map = nodes.id_maps(
+    """``index_ids`` on Spark: the maps from the sorted distinct ids, the rows joined to them."""
+    user_map, artist_map = id_maps(
         _sorted_ids(plays, "user_id"), _sorted_ids(plays, "artist_id"), artists
     )
     spark = plays.sparkSession
@@ -221,16 +227,15 @@ def _with_first_uncovered(frame: DataFrame, key: str, order: str) -> DataFrame:
 def split_interactions(
     interactions: DataFrame, params: SplitParams
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """``nodes.split_interactions`` on Spark: Spark's own ``xxhash64`` is ``row_hash.xxhash64``."""
+    """``split_interactions`` on Spark: Spark's own ``xxhash64`` is ``row_hash.xxhash64``."""
     hashed = F.xxhash64(
         F.lit(params.seed).cast("long"),
         F.col("user_id").cast("long"),
         F.col("artist_id").cast("long"),
     )
     draw = F.shiftrightunsigned(hashed, 11).cast("double") / float(2**53)
-    part = (
-        F.when(draw < params.train, 0).when(draw < params.train + params.validation, 1).otherwise(2)
-    )
+    train_below, validation_below = split_bounds(params)
+    part = F.when(draw < train_below, 0).when(draw < validation_below, 1).otherwise(2)
     frame = interactions.withColumn("part", part)
     if params.ensure_train_coverage:
         frame = _with_first_uncovered(frame, "user_index", "artist_index")
@@ -251,14 +256,14 @@ def _forward(weight: Any, method: str) -> Any:
 
 
 def apply_scaler(split: DataFrame, scaler: dict[str, Any]) -> DataFrame:
-    """``nodes.apply_scaler`` on Spark: the same formula, float32 ``rating``."""
+    """``apply_scaler`` on Spark: the same formula, float32 ``rating``."""
     fitted = RatingScaler.from_dict(scaler)
     rating = (_forward(F.col("weight"), fitted.method) - fitted.mean) / fitted.std
     return split.withColumn("rating", rating.cast("float"))
 
 
 def stats(frame: DataFrame) -> dict[str, float]:
-    """``nodes._stats`` on Spark: one aggregation (the median exact, as pandas')."""
+    """``stats`` on Spark: one aggregation (the median exact, as pandas')."""
     row = frame.agg(
         F.count(F.lit(1)).alias("rows"),
         F.countDistinct("user_id").alias("users"),
@@ -295,3 +300,8 @@ def weight_counts(frame: DataFrame) -> pd.Series:
     """Rows per play count, as ``value_counts().sort_index()``."""
     counts = frame.groupBy("weight").count().toPandas()
     return counts.set_index("weight")["count"].sort_index().rename_axis("weight")
+
+
+def count(frame: DataFrame) -> int:
+    """Rows (a Spark job)."""
+    return int(frame.count())
