@@ -8,9 +8,11 @@ import pytest
 from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro_datasets.json import JSONDataset
 
-from music_recommender import hooks
+from music_recommender.catalog_files import file_locations
 from music_recommender.hetrec import RawDataMissingError
-from music_recommender.pipelines.preprocessing.nodes import RawDataError
+from music_recommender.hooks.error_messages import install_data_error_excepthook, user_error
+from music_recommender.hooks.threads import TorchThreadsHook, apply_torch_threads
+from music_recommender.pipelines.preprocessing.rules import RawDataError
 
 
 def _chain() -> DatasetError:
@@ -28,17 +30,17 @@ def _chain() -> DatasetError:
 
 def test_data_error_finds_the_outermost_message() -> None:
     outer = _chain()
-    assert hooks.user_error(outer) is outer
+    assert user_error(outer) is outer
     bare = RawDataError("x.dat is not valid")
-    assert hooks.user_error(bare) is bare
-    assert hooks.user_error(ValueError("other")) is None
+    assert user_error(bare) is bare
+    assert user_error(ValueError("other")) is None
 
 
 def test_excepthook_prints_data_errors_alone_and_passes_others_on(monkeypatch, capsys) -> None:
     seen = []
     monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[1]))
-    hooks.install_data_error_excepthook()
-    hooks.install_data_error_excepthook()  # once only
+    install_data_error_excepthook()
+    install_data_error_excepthook()  # once only
     error = _chain()
     sys.excepthook(type(error), error, error.__traceback__)
     assert (
@@ -57,14 +59,14 @@ def test_file_locations_lists_stored_datasets_relative_to_the_project(tmp_path) 
             "memory": MemoryDataset(1),
         }
     )
-    out = hooks.file_locations(catalog, ["metrics", "memory", "params:x", "missing"], str(tmp_path))
+    out = file_locations(catalog, ["metrics", "memory", "params:x", "missing"], str(tmp_path))
     assert out == {"metrics": "data/m.json"}
 
 
 @pytest.mark.parametrize("name", ["figure@png", "figure@figure"])
 def test_transcoded_names_are_listed_once(tmp_path, name) -> None:
     catalog = DataCatalog({name: JSONDataset(filepath=str(tmp_path / "f.png"))})
-    assert hooks.file_locations(catalog, [name], str(tmp_path)) == {"figure": "f.png"}
+    assert file_locations(catalog, [name], str(tmp_path)) == {"figure": "f.png"}
 
 
 def test_torch_threads_come_from_the_compute_parameter() -> None:
@@ -73,11 +75,11 @@ def test_torch_threads_come_from_the_compute_parameter() -> None:
     before = torch.get_num_threads()
     catalog = DataCatalog({"params:compute.torch_threads": MemoryDataset(1)})
     try:
-        hooks.TorchThreadsHook().before_pipeline_run({}, catalog)
+        TorchThreadsHook().before_pipeline_run({}, catalog)
         assert torch.get_num_threads() == 1
-        hooks.apply_torch_threads(None)  # null keeps whatever is set
+        apply_torch_threads(None)  # null keeps whatever is set
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match=r"compute\.torch_threads must be null or an integer >= 1"):
-        hooks.apply_torch_threads(0)
+        apply_torch_threads(0)

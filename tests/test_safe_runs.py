@@ -18,8 +18,8 @@ import pytest
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
 import music_recommender.pipelines.reporting.pipeline as reporting
-from music_recommender import hooks
 from music_recommender.atomic import PARTIAL, atomic_writes, remove_partials
+from music_recommender.hooks.error_messages import install_data_error_excepthook
 from music_recommender.run_lock import RunLock, RunLockedError
 from tests.conftest import make_project
 from tests.test_run import latest, run
@@ -139,7 +139,7 @@ def test_a_failed_run_leaves_no_new_model_or_metrics_version(
     run(kedro_project, raw_folder, **params)
     data = kedro_project / "data"
     versioned = (
-        "06_models/pmf_model.pt",
+        "06_models/rating_model.pt",
         "06_models/implicit_model.pt",
         "08_reporting/metrics.json",
     )
@@ -234,7 +234,7 @@ def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
     params = FIXED
     run(kedro_project, raw_folder, **params)
     data = kedro_project / "data"
-    model = latest(data / "06_models/pmf_model.pt")
+    model = latest(data / "06_models/rating_model.pt")
     time.sleep(0.01)
 
     def ctrl_c(*args, **kwargs):
@@ -243,10 +243,10 @@ def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
     monkeypatch.setattr(reporting, "build_report", ctrl_c)
     with pytest.raises(KeyboardInterrupt) as interrupt:
         run(kedro_project, raw_folder, ["training", "reporting"], **params)
-    hooks.install_data_error_excepthook()
+    install_data_error_excepthook()
     sys.excepthook(KeyboardInterrupt, interrupt.value, None)
     message = capsys.readouterr().err.strip()
-    assert latest(data / "06_models/pmf_model.pt") == model  # the interrupted run's is gone
+    assert latest(data / "06_models/rating_model.pt") == model  # the interrupted run's is gone
     resume = re.search(r'--from-nodes "([^"]+)"', message)
     assert message.startswith("Interrupted: to resume") and resume, message
     monkeypatch.undo()
@@ -257,7 +257,7 @@ def test_ctrl_c_undoes_the_runs_versions_and_says_how_to_resume(
         from_nodes=resume[1].split(","),
         **params,
     )
-    assert latest(data / "06_models/pmf_model.pt") != model
+    assert latest(data / "06_models/rating_model.pt") != model
     assert latest(data / "08_reporting/report.html").stat().st_size > 10_000
 
 

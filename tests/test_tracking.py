@@ -83,7 +83,7 @@ def test_a_run_is_one_mlflow_run_with_parameters_metrics_and_artifacts(
     assert tracked.data.tags["kedro.env"] == "local"
     artifacts = _artifacts(uri, tracked.info.run_id)
     for name in (
-        "models/pmf_model.pt",
+        "models/rating_model.pt",
         "models/implicit_model.pt",
         "report/report.html",
         "report/artist_bias.csv",
@@ -91,8 +91,10 @@ def test_a_run_is_one_mlflow_run_with_parameters_metrics_and_artifacts(
         "metrics/metrics.json",
     ):
         assert name in artifacts, sorted(artifacts)
-    saved = latest(kedro_project / "data/06_models/pmf_model.pt").read_bytes()
-    local = Path(MlflowClient(uri).download_artifacts(tracked.info.run_id, "models/pmf_model.pt"))
+    saved = latest(kedro_project / "data/06_models/rating_model.pt").read_bytes()
+    local = Path(
+        MlflowClient(uri).download_artifacts(tracked.info.run_id, "models/rating_model.pt")
+    )
     assert local.read_bytes() == saved
 
 

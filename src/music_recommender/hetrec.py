@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from music_recommender.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 HETREC_URL = "https://files.grouplens.org/datasets/hetrec2011/hetrec2011-lastfm-2k.zip"
@@ -37,15 +39,15 @@ HETREC_FILES: dict[str, HetrecFile] = {
 }
 
 
-class RawDataMissingError(FileNotFoundError):
+class RawDataMissingError(UserError, FileNotFoundError):
     """The raw files are absent and could not be fetched."""
 
 
-class RawFileError(ValueError):
+class RawFileError(UserError, ValueError):
     """A raw file that cannot be read as a HetRec table (empty, not text)."""
 
 
-class RawDataCheckError(ValueError):
+class RawDataCheckError(UserError, ValueError):
     """A fetched file does not have the columns or row count GroupLens publishes."""
 
 

@@ -2,7 +2,7 @@
 
 Kedro (1.3+) builds a dataclass for each ``params:`` input annotated with one, at catalog
 creation; those dataclasses check their ranges (``__post_init__``) and, through
-``check_field_types``, their types. The few parameters that reach nodes as plain values
+``pmf.checks.check_field_types``, their types. The few parameters that reach nodes as plain values
 (``model``, the flat training recipe; ``preprocessing.normalisation``; counts) are checked here,
 from the ``before_pipeline_run`` hook, so that a bad value stops a run in seconds with one line
 naming the key, what was given and what is expected, instead of after minutes of work.
@@ -10,70 +10,15 @@ naming the key, what was given and what is expected, instead of after minutes of
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Union
+from typing import Any
 
-from music_recommender.scaling import METHODS
+from music_recommender.errors import UserError
+from music_recommender.pmf.scaling import METHODS
 
 
-class ParameterError(ValueError):
+class ParameterError(UserError, ValueError):
     """A parameter a user set has the wrong type or value."""
-
-
-def check_field_types(obj: Any, where: str) -> None:
-    """Raise ``ParameterError`` when a dataclass field's value does not match its annotation.
-
-    Catches ``batch_size: "abc"`` at construction instead of as ``'<' not supported`` deep in a
-    node. Checks plain types (bool, int, float, str), lists/sequences, ``X | None`` and
-    ``Literal``; other annotations pass.
-    """
-    hints = typing.get_type_hints(type(obj))
-    for field in dataclasses.fields(obj):
-        value = getattr(obj, field.name)
-        expected = hints.get(field.name)
-        if expected is not None and not _matches(value, expected):
-            raise ParameterError(
-                f"{where}.{field.name} must be {_describe(expected)}; got {value!r}"
-            )
-
-
-_PLAIN: dict[Any, Callable[[Any], bool]] = {
-    type(None): lambda v: v is None,
-    bool: lambda v: isinstance(v, bool),
-    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    str: lambda v: isinstance(v, str),
-    list: lambda v: isinstance(v, list | tuple),
-    tuple: lambda v: isinstance(v, list | tuple),
-    Sequence: lambda v: isinstance(v, list | tuple),
-}
-
-
-def _matches(value: Any, expected: Any) -> bool:
-    origin = typing.get_origin(expected)
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, option) for option in typing.get_args(expected))
-    if origin is Literal:
-        return value in typing.get_args(expected)
-    check = _PLAIN.get(origin or expected)
-    return check(value) if check is not None else True
-
-
-def _describe(expected: Any) -> str:
-    origin = typing.get_origin(expected)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(option) for option in typing.get_args(expected))
-    if origin is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(expected))
-    if expected is type(None):
-        return "null"
-    if origin in (list, tuple, Sequence):
-        return "a list"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    return names.get(expected, getattr(expected, "__name__", str(expected)))
 
 
 def _model(value: Any) -> None:
@@ -83,8 +28,6 @@ def _model(value: Any) -> None:
         raise ParameterError(f"model must be a mapping of settings; got {value!r}")
     try:
         Recipe.from_dict(value, where="model")
-    except ParameterError:
-        raise
     except (TypeError, ValueError) as exc:
         raise ParameterError(str(exc)) from None
 

@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from music_recommender.errors import UserError
+
 LOCK_NAME = ".run.lock"
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(UserError, RuntimeError):
     """Another run holds the data folder."""
 
 

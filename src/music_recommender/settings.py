@@ -1,17 +1,15 @@
 """Project settings: soft-merged parameters so an environment overrides one value, not a whole block."""
 
-import warnings
-
-from kedro.config import OmegaConfigLoader
-
+from music_recommender.config_loader import ProjectConfigLoader
 from music_recommender.hooks import (
     DataErrorMessageHook,
+    LogFiltersHook,
     OutputLocationsHook,
     SafeRunHook,
     SparkHook,
     TorchThreadsHook,
+    TrackingHook,
 )
-from music_recommender.tracking import TrackingHook
 
 # Hooks run last-registered first: SafeRunHook checks parameters and takes the lock before an
 # MLflow run is opened.
@@ -22,9 +20,10 @@ HOOKS = (
     DataErrorMessageHook(),
     TorchThreadsHook(),
     SafeRunHook(),
+    LogFiltersHook(),  # first: its log filter is in place before anything else logs
 )
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -43,9 +42,3 @@ CONFIG_LOADER_ARGS = {
         "spark": ["spark*", "spark*/**"],
     },
 }
-
-# Kedro's own config loader calls OmegaConf's deprecated register_new_resolver three times per
-# session; the notice is for Kedro's maintainers, not for a user of this project.
-warnings.filterwarnings(
-    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
-)

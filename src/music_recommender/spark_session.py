@@ -14,6 +14,8 @@ import shutil
 import warnings
 from typing import Any
 
+from music_recommender.errors import UserError
+
 # pyspark 4.x warns on every conversion that it "does not yet fully support pandas >= 3"; the
 # conversions used here (ids, counts, samples) are covered by tests/pipelines/preprocessing/
 # test_spark.py, so the notice is not for the user of a run.
@@ -26,7 +28,7 @@ JAVA_HINT = (
 )
 
 
-class SparkSetupError(RuntimeError):
+class SparkSetupError(UserError, RuntimeError):
     """Spark cannot start here (no pyspark, no Java); the message says what to install."""
 
 

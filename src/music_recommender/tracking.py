@@ -1,4 +1,4 @@
-"""Every `kedro run` as an MLflow run: parameters, metrics, models, report and figures.
+"""Every `kedro run` as an MLflow run (``hooks/tracking.py``): parameters, metrics, models, report.
 
 Configured by ``conf/<env>/tracking.yml`` (``uri``, ``experiment``, ``enabled``,
 ``timeout_s``); the default is a SQLite store inside the project (``mlruns/mlflow.db``, artefacts
@@ -20,12 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
-from kedro.pipeline import Pipeline
-
-from music_recommender.hooks import git_commit, saved_path
-
 logger = logging.getLogger(__name__)
 
 # Datasets whose numbers become MLflow metrics, under these prefixes.
@@ -36,7 +30,7 @@ METRIC_DATASETS = {
 }
 # Datasets whose files become MLflow artefacts, in these artefact folders.
 ARTIFACT_DATASETS = {
-    "pmf_model": "models",
+    "rating_model": "models",
     "implicit_model": "models",
     "report": "report",
     "artist_bias_report": "report",
@@ -169,78 +163,3 @@ class Tracker:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-class TrackingHook:
-    """Opens an MLflow run per `kedro run`; logs parameters, metrics and artefacts as they appear."""
-
-    def __init__(self) -> None:
-        self._settings: dict[str, Any] = {}
-        self._project = Path.cwd()
-        self._env = ""
-        self._catalog: Any = None
-        self._tracker: Tracker | None = None
-
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
-        """Read ``tracking.yml`` of the run's environment."""
-        try:
-            self._settings = dict(context.config_loader["tracking"])
-        except Exception:  # no tracking.yml: nothing to track to
-            self._settings = {}
-        self._project, self._env = Path(context.project_path), context.env or "local"
-
-    @hook_impl
-    def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
-    ) -> None:
-        """Start the run (or say in one line why not) and log every parameter."""
-        self._tracker, self._catalog = None, catalog
-        settings = self._settings
-        if not settings.get("enabled") or os.environ.get("MUSIC_RECOMMENDER_TRACKING") == "0":
-            return
-        uri, artifacts = local_uri(str(settings["uri"]), self._project)
-        timeout = float(settings.get("timeout_s", 3))
-        if not reachable(uri, timeout):
-            logger.warning("MLflow server %s does not answer: this run is not tracked", uri)
-            return
-        self._tracker = Tracker(uri, str(settings["experiment"]), timeout, artifacts)
-        tags = {
-            "kedro.env": self._env,
-            "kedro.run_id": str(run_params.get("run_id") or ""),
-            "kedro.pipelines": ",".join(run_params.get("pipeline_names") or ["__default__"]),
-            "git.commit": git_commit(str(self._project)),
-        }
-        name = f"{self._env} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        self._tracker.start(name, flatten(catalog.load("parameters")), tags)
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        """Metrics from the metric files; models, report, tables and figures as artefacts."""
-        if self._tracker is None:
-            return
-        if dataset_name in METRIC_DATASETS:
-            self._tracker.metrics(numeric(flatten(data, METRIC_DATASETS[dataset_name])))
-        folder = ARTIFACT_DATASETS.get(dataset_name)
-        if folder is None and dataset_name.endswith(FIGURE_SUFFIX):
-            folder = "figures"
-        if folder == "models" and not self._settings.get("log_models", True):
-            folder = None
-        if folder is not None:
-            path = saved_path(self._catalog.get(dataset_name))
-            if path is not None and path.exists():
-                self._tracker.artifact(path, folder)
-
-    @hook_impl
-    def after_pipeline_run(self) -> None:
-        """Close the run as finished."""
-        if self._tracker is not None:
-            self._tracker.end("FINISHED")
-            self._tracker = None
-
-    @hook_impl
-    def on_pipeline_error(self) -> None:
-        """Close the run as failed."""
-        if self._tracker is not None:
-            self._tracker.end("FAILED")
-            self._tracker = None

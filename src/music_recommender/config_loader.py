@@ -1,0 +1,26 @@
+"""Kedro's ``OmegaConfigLoader``, without the deprecation notice it raises about its own code."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
+
+# Kedro 1.7 calls OmegaConf's deprecated register_new_resolver when a loader is built and on each
+# lookup; the notice is for Kedro's maintainers, not for a user of this project.
+_KEDROS_OWN = r"register_new_resolver\(\) is deprecated"
+
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    """The same loader; only Kedro's own resolver notice is silenced, only inside its calls."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_KEDROS_OWN, category=UserWarning)
+            super().__init__(*args, **kwargs)
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_KEDROS_OWN, category=UserWarning)
+            return super().__getitem__(key)

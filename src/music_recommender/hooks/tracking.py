@@ -1,0 +1,102 @@
+"""Open an MLflow run per ``kedro run`` (``tracking.py``: the guarded client and what is logged)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
+
+from music_recommender.catalog_files import git_commit, saved_path
+from music_recommender.tracking import (
+    ARTIFACT_DATASETS,
+    FIGURE_SUFFIX,
+    METRIC_DATASETS,
+    Tracker,
+    flatten,
+    local_uri,
+    numeric,
+    reachable,
+)
+
+logger = logging.getLogger("music_recommender.tracking")  # all that tracking says, in one logger
+
+
+class TrackingHook:
+    """Opens an MLflow run per `kedro run`; logs parameters, metrics and artefacts as they appear."""
+
+    def __init__(self) -> None:
+        self._settings: dict[str, Any] = {}
+        self._project = Path.cwd()
+        self._env = ""
+        self._catalog: Any = None
+        self._tracker: Tracker | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Read ``tracking.yml`` of the run's environment."""
+        try:
+            self._settings = dict(context.config_loader["tracking"])
+        except Exception:  # no tracking.yml: nothing to track to
+            self._settings = {}
+        self._project, self._env = Path(context.project_path), context.env or "local"
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        """Start the run (or say in one line why not) and log every parameter."""
+        self._tracker, self._catalog = None, catalog
+        settings = self._settings
+        if not settings.get("enabled") or os.environ.get("MUSIC_RECOMMENDER_TRACKING") == "0":
+            return
+        uri, artifacts = local_uri(str(settings["uri"]), self._project)
+        timeout = float(settings.get("timeout_s", 3))
+        if not reachable(uri, timeout):
+            logger.warning("MLflow server %s does not answer: this run is not tracked", uri)
+            return
+        self._tracker = Tracker(uri, str(settings["experiment"]), timeout, artifacts)
+        tags = {
+            "kedro.env": self._env,
+            "kedro.run_id": str(run_params.get("run_id") or ""),
+            "kedro.pipelines": ",".join(run_params.get("pipeline_names") or ["__default__"]),
+            "git.commit": git_commit(str(self._project)),
+        }
+        name = f"{self._env} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        self._tracker.start(name, flatten(catalog.load("parameters")), tags)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Metrics from the metric files; models, report, tables and figures as artefacts."""
+        if self._tracker is None:
+            return
+        if dataset_name in METRIC_DATASETS:
+            self._tracker.metrics(numeric(flatten(data, METRIC_DATASETS[dataset_name])))
+        folder = ARTIFACT_DATASETS.get(dataset_name)
+        if folder is None and dataset_name.endswith(FIGURE_SUFFIX):
+            folder = "figures"
+        if folder == "models" and not self._settings.get("log_models", True):
+            folder = None
+        if folder is not None:
+            path = saved_path(self._catalog.get(dataset_name))
+            if path is not None and path.exists():
+                self._tracker.artifact(path, folder)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Close the run as finished."""
+        if self._tracker is not None:
+            self._tracker.end("FINISHED")
+            self._tracker = None
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Close the run as failed."""
+        if self._tracker is not None:
+            self._tracker.end("FAILED")
+            self._tracker = None
