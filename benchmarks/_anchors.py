@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from music_recommender.pmf.implicit import confidence
+from music_recommender.pmf.solver import confidence
 
 Scorer = Callable[[np.ndarray], torch.Tensor]
 

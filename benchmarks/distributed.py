@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import parameters  # noqa: E402
 from music_recommender import synthetic  # noqa: E402
-from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit  # noqa: E402
+from music_recommender.pmf.implicit_feedback import fit_implicit  # noqa: E402
+from music_recommender.pmf.solver import ImplicitConfig  # noqa: E402
 from tests.conftest import make_project, preprocessing_outputs  # noqa: E402
 from tests.test_run import run  # noqa: E402
 

@@ -29,7 +29,8 @@ import scipy.sparse as sp
 import torch
 
 from music_recommender import synthetic
-from music_recommender.pmf.implicit import ImplicitConfig, confidence, fit_implicit
+from music_recommender.pmf.implicit_feedback import fit_implicit
+from music_recommender.pmf.solver import ImplicitConfig, confidence
 
 FACTORS = 128
 CG_STEPS = 3
@@ -76,7 +77,8 @@ def als(matrix: sp.csr_matrix, sweeps: int, threads: int) -> None:
 _PEAK_CHILD = """
 import resource, sys
 import numpy as np, torch
-from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
+from music_recommender.pmf.implicit_feedback import fit_implicit
+from music_recommender.pmf.solver import ImplicitConfig
 torch.set_num_threads(1)
 data = np.load(sys.argv[1])
 users, items, plays = data["users"], data["items"], data["plays"]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ranking_quality as rq
 from _common import add_compute_arguments, add_project_arguments, model_input
 
-from music_recommender.pmf import implicit as imp
+from music_recommender.pmf import implicit_feedback, solver
 from music_recommender.pmf.ranking import HoldoutTask, factor_scorer
 
 BASE = (20, 40, 0.3, 1000, rq.UM)  # conf/base: alpha, reg, frequency_reg, bias_reg, confidence
@@ -81,26 +81,26 @@ def user_knn(val: HoldoutTask, k: int = 50, power: float = 2.0) -> Scorer:
 
 def activity_negatives(val: HoldoutTask, gamma: float) -> Scorer:
     """conf/base's PMF with each listener's unplayed pairs weighted ~ (their artists) ** gamma."""
-    config = imp.ImplicitConfig(n_factors=128, seed=0)
+    config = solver.ImplicitConfig(n_factors=128, seed=0)
     users, items, plays = _pairs(val)
-    conf = imp.confidence(users, plays, config.alpha, config.plays_scale)
+    conf = solver.confidence(users, plays, config.alpha, config.plays_scale)
     counts_u = np.bincount(users, minlength=val.n_users)
     weight_u = torch.as_tensor(np.maximum(counts_u, 1), dtype=torch.float32) ** gamma
     weight_u *= val.n_users / weight_u.sum()
     weight_i = torch.ones(val.n_items)
     device = torch.device("cpu")
     torch.manual_seed(config.seed)
-    user = imp._initial_rows(val.n_users, config, device)
-    item = imp._initial_rows(val.n_items, config, device)
-    reg_u = imp._regularisation(config, device, counts_u)
-    reg_i = imp._regularisation(config, device, np.bincount(items, minlength=val.n_items))
-    by_user = imp.PlayedPairs.build(users, items, conf, weight_u, weight_i)
-    by_item = imp.PlayedPairs.build(items, users, conf, weight_i, weight_u)
+    user = solver.initial_rows(val.n_users, config, device)
+    item = solver.initial_rows(val.n_items, config, device)
+    reg_u = solver.regularisation(config, device, counts_u)
+    reg_i = solver.regularisation(config, device, np.bincount(items, minlength=val.n_items))
+    by_user = solver.PlayedPairs.build(users, items, conf, weight_u, weight_i)
+    by_item = solver.PlayedPairs.build(items, users, conf, weight_i, weight_u)
     for _ in range(config.iterations):
-        user = imp._sweep(user, item, by_user, reg_u, config, (weight_u, weight_i))
-        item = imp._sweep(item, user, by_item, reg_i, config, (weight_i, weight_u))
+        user = solver.sweep(user, item, by_user, reg_u, config, (weight_u, weight_i))
+        item = solver.sweep(item, user, by_item, reg_i, config, (weight_i, weight_u))
     model = config.build(val.n_users, val.n_items)
-    imp._store(model, user, item, config)
+    implicit_feedback.store(model, user, item, config)
     return factor_scorer(model)
 
 

@@ -45,11 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _anchors import fit_als, fit_ease, fit_ials, weights
 from _common import add_compute_arguments, add_project_arguments, model_input, set_threads
 
-from music_recommender.pmf import Ratings, fit
-from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
-from music_recommender.pmf.ranking import HoldoutTask, factor_scorer, popularity_scorer
-from music_recommender.pmf.recipe import Recipe
-from music_recommender.scaling import RatingScaler
+from music_recommender.pmf import (
+    ImplicitConfig,
+    ImplicitRecommender,
+    RatingRecommender,
+    Ratings,
+    Recipe,
+)
+from music_recommender.pmf.ranking import HoldoutTask, popularity_scorer
+from music_recommender.pmf.scaling import RatingScaler
 
 K = 10
 MIN_COVERAGE = 0.30
@@ -85,9 +89,7 @@ def ours(u, i, w, n_users, n_items, setting, factors, seed):
         seed=seed,
         plays_scale=scale,
     )
-    model = config.build(n_users, n_items)
-    fit_implicit(model, u, i, w, config)
-    return factor_scorer(model)
+    return ImplicitRecommender(config).fit(u, i, w, n_users, n_items).scorer()
 
 
 def ials(u, i, w, n_users, n_items, setting, factors, seed):
@@ -121,7 +123,7 @@ MODELS: dict[str, tuple[Fitter, list]] = {
 LABELS = {
     "random": "random",
     "popularity": "most popular",
-    "explicit": "PMF, rating objective (the model recipe)",
+    "rating": "PMF, rating objective (the model recipe)",
     "ease": "EASE^R (tuned)",
     "als": "implicit's ALS (tuned)",
     "ials": "iALS, frequency-scaled L2 (tuned)",
@@ -159,16 +161,16 @@ def baselines(val, test, params, seed) -> dict[str, dict]:
     scaler = RatingScaler.fit(w, params["preprocessing"]["normalisation"])
     recipe = Recipe.from_dict(params["model"]).replace(seed=seed, device="cpu")
     start = time.process_time()
-    model = recipe.build(test.n_users, test.n_items)
     train = Ratings.from_arrays(u, i, scaler.transform(w))
-    fit(model, train, Ratings.from_arrays(vu, vi, scaler.transform(vw)), recipe.train)
-    explicit = {
-        **test.evaluate(factor_scorer(model), K, BUDGET_MB),
+    valid = Ratings.from_arrays(vu, vi, scaler.transform(vw))
+    rec = RatingRecommender(recipe).fit(train, valid, test.n_users, test.n_items)
+    rating = {
+        **test.evaluate(rec.scorer(), K, BUDGET_MB),
         "fit_cpu_s": time.process_time() - start,
     }
     generator = torch.Generator().manual_seed(seed)
     return {
-        "explicit": explicit,
+        "rating": rating,
         "popularity": {
             **test.evaluate(popularity_scorer(test.items, test.n_items), K, BUDGET_MB),
             "fit_cpu_s": 0.0,

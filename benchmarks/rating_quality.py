@@ -38,7 +38,7 @@ from _common import (
 )
 
 from music_recommender.pipelines.model_input import to_ratings
-from music_recommender.pmf import Ratings, evaluate, fit
+from music_recommender.pmf import RatingRecommender, Ratings, evaluate, fit
 from music_recommender.pmf.baselines import mse
 from music_recommender.pmf.recipe import Recipe
 
@@ -51,10 +51,11 @@ def fit_pmf(data: dict, model_params: dict, seed: int) -> tuple[float, float]:
     recipe = Recipe.from_dict(model_params).replace(seed=seed, device="cpu")
     start = time.perf_counter()
     shape = data["id_index"]
-    model = recipe.build(shape["n_users"], shape["n_items"], float(train["rating"].mean()))
-    fit(model, to_ratings(train), to_ratings(validation), recipe.train)
+    rec = RatingRecommender(recipe).fit(
+        to_ratings(train), to_ratings(validation), shape["n_users"], shape["n_items"]
+    )
     seconds = time.perf_counter() - start
-    return evaluate(model, to_ratings(test)), seconds
+    return evaluate(rec.fitted, to_ratings(test)), seconds
 
 
 def fit_svd(train, test, seed: int) -> tuple[float, float]:

@@ -89,7 +89,7 @@ def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float,
         holdout_task,
         split_holdout,
     )
-    from music_recommender.pmf.implicit import confidence  # noqa: PLC0415
+    from music_recommender.pmf.solver import confidence  # noqa: PLC0415
 
     data, params = _catalog(project, runtime)
     recommending = params["training"]["recommending"]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from music_recommender import commands as cli
-from music_recommender import synthetic
+from music_recommender import cli, synthetic
 
 from .conftest import make_project
 from .test_run import latest, run
@@ -77,9 +77,7 @@ def test_new_listener_is_folded_in(trained_project, capsys) -> None:
 
 def test_bad_listen_argument_is_a_usage_error(trained_project) -> None:
     project, _ = trained_project
-    with pytest.raises(SystemExit) as info:
-        cli.run(["--project", str(project), "recommend", "--listen", "no plays given"])
-    assert info.value.code == 2
+    assert cli.run(["--project", str(project), "recommend", "--listen", "no plays given"]) == 2
 
 
 def test_fold_in_uses_the_settings_saved_in_the_model(trained_project, capsys) -> None:
@@ -107,9 +105,7 @@ def test_fold_in_uses_the_settings_saved_in_the_model(trained_project, capsys) -
 def test_plays_must_be_finite_and_positive(trained_project, plays, capsys) -> None:
     project, artists = trained_project
     name = artists["artist_name"].iloc[0]
-    with pytest.raises(SystemExit) as info:
-        cli.run(["--project", str(project), "recommend", "--listen", f"{name}={plays}"])
-    assert info.value.code == 2
+    assert cli.run(["--project", str(project), "recommend", "--listen", f"{name}={plays}"]) == 2
     assert "finite number > 0" in capsys.readouterr().err
 
 
@@ -129,9 +125,8 @@ def test_a_corrupt_model_is_named_as_such(trained_project, tmp_path, capsys) -> 
     shutil.copytree(project, copy)
     model = latest(copy / "data/06_models/implicit_model.pt")
     model.write_bytes(model.read_bytes()[:200])
-    with pytest.raises(SystemExit) as info:
-        cli.run(["--project", str(copy), "recommend", "--user", "2"])
-    message = str(info.value.code)
+    assert cli.run(["--project", str(copy), "recommend", "--user", "2"]) == 2
+    message = capsys.readouterr().err
     assert "cannot be used" in message and "not a model file this project wrote" in message
     assert "No trained model" not in message and "weights_only" not in message
 
@@ -145,18 +140,36 @@ def test_help_lists_every_command_and_the_bare_command_prints_it(capsys) -> None
         cli.main(["--help"])
     assert capsys.readouterr().out == bare
     for command in ("recommend", "similar", "run"):
-        assert f"    {command} " in bare, bare
+        assert re.search(rf"^\s+{command}\s", bare, re.M), bare
+
+
+def test_run_is_kedros_own_run_with_every_option(capsys) -> None:
+    from kedro.framework.cli.project import run as kedro_run  # noqa: PLC0415
+
+    assert cli.cli.commands["run"] is kedro_run
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", "--help"])
+    assert info.value.code == 0
+    shown = capsys.readouterr().out
+    for option in ("--load-versions", "--params", "--only-missing-outputs", "--namespaces"):
+        assert option in shown
+
+
+def test_the_old_objective_name_is_refused_with_the_new_one(capsys) -> None:
+    assert cli.run(["recommend", "--user", "2", "--objective", "explicit"]) == 2
+    err = capsys.readouterr().err
+    assert "'explicit' is now called 'rating'" in err and "Traceback" not in err
 
 
 def test_options_work_before_or_after_the_sub_command(trained_project, capsys) -> None:
     project, _ = trained_project
     assert (
-        cli.run(["--project", str(project), "--objective", "explicit", "recommend", "--user", "2"])
+        cli.run(["--project", str(project), "--objective", "rating", "recommend", "--user", "2"])
         == 0
     )
     before = capsys.readouterr().out
     assert (
-        cli.run(["recommend", "--user", "2", "--objective", "explicit", "--project", str(project)])
+        cli.run(["recommend", "--user", "2", "--objective", "rating", "--project", str(project)])
         == 0
     )
     assert capsys.readouterr().out == before

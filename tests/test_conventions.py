@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from music_recommender.pipelines.preprocessing.nodes import (
+from music_recommender.pipelines.preprocessing.rules import (
     FilterParams,
     SplitParams,
     UnnamedArtistParams,
 )
 from music_recommender.pipelines.reporting.tables import BiasReportParams
-from music_recommender.pmf.implicit import ImplicitConfig
 from music_recommender.pmf.recipe import Recipe
+from music_recommender.pmf.solver import ImplicitConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60

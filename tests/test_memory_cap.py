@@ -14,7 +14,7 @@ _CHILD = textwrap.dedent(
     """
     import resource, sys
     import numpy as np, pandas as pd, torch
-    from music_recommender.pmf import PMF
+    from music_recommender.pmf import PMF, ImplicitRecommender
     from music_recommender.pipelines.training.recommending.nodes import (
         RankingParams, RecommendParams, evaluate_ranking, recommend_all, similar_artists,
         split_holdout,
@@ -31,7 +31,7 @@ _CHILD = textwrap.dedent(
     user_map = pd.DataFrame({"user_id": np.arange(n_users) + 2, "user_index": np.arange(n_users)})
     artist_map = pd.DataFrame({"artist_id": np.arange(n_items) + 1, "artist_index": np.arange(n_items),
                                "artist_name": [f"a{i}" for i in range(n_items)]})
-    model = PMF(n_users, n_items, n_factors=2)
+    model = ImplicitRecommender().set_model(PMF(n_users, n_items, n_factors=2))
     status = open("/proc/self/status").read()
     vm = int(next(line for line in status.splitlines() if line.startswith("VmSize")).split()[1]) * 1024
     cap = vm + 600 * 2**20

@@ -41,7 +41,7 @@ def latest(path: Path) -> Path:
 
 
 def _model_file(project: Path) -> Path:
-    return latest(project / "data/06_models/pmf_model.pt")
+    return latest(project / "data/06_models/rating_model.pt")
 
 
 def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -> None:
@@ -155,7 +155,7 @@ def test_second_run_keeps_the_first_runs_outputs(kedro_project: Path, raw_folder
     run(kedro_project, raw_folder, ["training"], **params, **{"model.seed": 7})
     data = kedro_project / "data"
     for name in (
-        "06_models/pmf_model.pt",
+        "06_models/rating_model.pt",
         "06_models/implicit_model.pt",
         "08_reporting/metrics.json",
         "08_reporting/ranking_metrics.json",

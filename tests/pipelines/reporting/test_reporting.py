@@ -37,6 +37,7 @@ from music_recommender.pipelines.reporting.tables import (
     example_listeners,
 )
 from music_recommender.pmf import PMF
+from music_recommender.pmf.recommender import ImplicitRecommender
 
 PARAMS = BiasReportParams(flag_gap=0.5, table_rows=3, named=2, map_labels=2)
 
@@ -210,7 +211,8 @@ def test_artist_map_labels_without_overlap(biases: pd.DataFrame) -> None:
     torch.manual_seed(0)
     model = PMF(3, 12, n_factors=4)
     artist_map = biases[["artist_id", "artist_index", "artist_name"]]
-    fig = plot_artist_map(model, artist_bias_table(biases, PARAMS), artist_map, PARAMS)
+    ranker = ImplicitRecommender().set_model(model)
+    fig = plot_artist_map(ranker, artist_bias_table(biases, PARAMS), artist_map, PARAMS)
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("PC 1") and ax.get_ylabel().startswith("PC 2")
     labels = [t for t in ax.texts if t.get_text()]
@@ -266,7 +268,7 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
                 "map@10": 0.15,
                 "coverage": 0.4,
             }
-            for name in ("implicit", "explicit", "popularity")
+            for name in ("implicit", "rating", "popularity")
         },
         "protocol": {"k": 10, "holdout_fraction": 0.2, "users": 3, "artists": 4},
     }

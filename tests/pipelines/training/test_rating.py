@@ -16,6 +16,7 @@ from music_recommender.pipelines.training.rating.nodes import (
     train_model,
 )
 from music_recommender.pmf import PMF
+from music_recommender.pmf.recommender import RatingRecommender
 
 BEST = {"n_factors": 7, "l2": 0.3, "lr": 0.01, "val_loss": 0.5}
 FIXED = TrainingOptions(hyperparameters="fixed", use_tuned_lr=False)
@@ -70,7 +71,7 @@ def trained(model_input):
 
 def test_train_model_records_both_losses_every_epoch(trained) -> None:
     model, history, _ = trained
-    assert isinstance(model, PMF) and model.n_factors == 4
+    assert isinstance(model, RatingRecommender) and model.fitted.n_factors == 4
     assert list(history.columns) == [
         "epoch",
         "stage",
@@ -92,10 +93,10 @@ def test_model_is_sized_by_the_id_maps_and_says_how_it_was_trained(trained, mode
         len(model_input["user_map"]),
         len(model_input["artist_map"]),
     )
-    assert model.trained_with["objective"] == "rating"
-    assert model.trained_with["n_factors"] == recipe["n_factors"]
-    assert model.trained_with["normalisation"] == "log_zscore"
-    assert model.trained_with["id_maps"] == model_input["id_index"]["fingerprint"]
+    assert model.settings["objective"] == "rating"
+    assert model.settings["n_factors"] == recipe["n_factors"]
+    assert model.settings["normalisation"] == "log_zscore"
+    assert model.id_maps == model_input["id_index"]["fingerprint"]
 
 
 def test_evaluate_model_reports_the_metrics_and_baselines(trained, model_input) -> None:
@@ -173,7 +174,7 @@ def test_artist_biases_sorted_with_names_and_reach(trained, model_input) -> None
 def test_artist_biases_need_a_biased_model(model_input) -> None:
     with pytest.raises(ValueError, match="has no biases"):
         artist_biases(
-            PMF(3, 3, 2, biases=False),
+            RatingRecommender().set_model(PMF(3, 3, 2, biases=False)),
             model_input["artist_map"],
             pd.DataFrame(columns=["artist_index", "user_index", "weight"]),
         )

@@ -19,7 +19,7 @@ from music_recommender.pipelines.training.recommending.nodes import (
     similar_artists,
     split_holdout,
 )
-from music_recommender.pmf.implicit import ImplicitConfig
+from music_recommender.pmf.solver import ImplicitConfig
 
 IMPLICIT = ImplicitConfig(n_factors=4, alpha=10.0, reg=5.0, bias_reg=5.0, iterations=3, seed=0)
 RECOMMEND = RecommendParams(objective="implicit", n=5, similar_n=3, memory_budget_mb=0.01)
@@ -54,9 +54,9 @@ def test_implicit_model_covers_every_user_and_artist_and_keeps_its_settings(
 ) -> None:
     assert implicit_model.n_users == model_input["user_map"].shape[0]
     assert implicit_model.n_items == model_input["artist_map"].shape[0]
-    assert implicit_model.n_factors == 4 and implicit_model.biases
-    assert ImplicitConfig.of(implicit_model) == IMPLICIT
-    assert implicit_model.trained_with["id_maps"] == model_input["id_index"]["fingerprint"]
+    assert implicit_model.fitted.n_factors == 4 and implicit_model.fitted.biases
+    assert ImplicitConfig.of(implicit_model.fitted) == IMPLICIT == implicit_model.config
+    assert implicit_model.id_maps == model_input["id_index"]["fingerprint"]
 
 
 def test_recommendations_exclude_played_artists_and_carry_names(
@@ -81,12 +81,12 @@ def test_recommendations_exclude_played_artists_and_carry_names(
     assert recs["artist_name"].tolist() == names.loc[recs["artist_id"]].tolist()
     first = recs[recs["user_id"] == recs["user_id"].iloc[0]]
     assert first["rank"].tolist() == [1, 2, 3, 4, 5] and first["score"].is_monotonic_decreasing
-    explicit = RecommendParams("explicit", 5, 3, 0.01)
-    other = recommend_all(choose_ranker(rating_model, implicit_model, explicit), *args, explicit)
+    rating = RecommendParams("rating", 5, 3, 0.01)
+    other = recommend_all(choose_ranker(rating_model, implicit_model, rating), *args, rating)
     assert not other["artist_id"].equals(recs["artist_id"])
     with pytest.raises(
         ValueError,
-        match=r"training\.recommending\.recommend\.objective must be one of implicit, explicit",
+        match=r"training\.recommending\.recommend\.objective must be one of implicit, rating",
     ):
         RecommendParams("bpr", 5, 3, 1.0)
 
@@ -116,7 +116,7 @@ def _run_recommending(
         "id_index": model_input["id_index"],
         "rating_scaler": model_input["rating_scaler"],
         "recipe": RECIPE,
-        "pmf_model": rating_model,
+        "rating_model": rating_model,
         "user_map": model_input["user_map"],
         "artist_map": model_input["artist_map"],
         "params:recommending.implicit": IMPLICIT,
@@ -132,7 +132,7 @@ def _run_recommending(
 def test_ranking_holdout_reports_every_model(model_input, rating_model) -> None:
     out = _run_recommending(model_input, rating_model, model_input["interactions"])
     ranking = out["ranking_metrics"]
-    assert set(ranking["models"]) == {"implicit", "explicit", "popularity"}
+    assert set(ranking["models"]) == {"implicit", "rating", "popularity"}
     for metrics in ranking["models"].values():
         assert {"precision@5", "recall@5", "ndcg@5", "map@5", "coverage"} <= set(metrics)
     assert ranking["protocol"]["k"] == 5 and ranking["protocol"]["held_out_pairs"] > 0

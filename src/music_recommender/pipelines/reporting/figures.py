@@ -21,7 +21,7 @@ from music_recommender.pipelines.reporting.labels import (
     short,
 )
 from music_recommender.pipelines.reporting.tables import BiasReportParams
-from music_recommender.pmf import PMF
+from music_recommender.pmf.recommender import FactorRecommender
 
 _STAGE_COLOURS = ("#f2f2f2", "#dde8f3")
 
@@ -173,12 +173,16 @@ def plot_bias_distribution(table: pd.DataFrame, params: BiasReportParams) -> Fig
 
 
 def plot_artist_map(
-    model: PMF, table: pd.DataFrame, artist_map: pd.DataFrame, params: BiasReportParams
+    ranker: FactorRecommender,
+    table: pd.DataFrame,
+    artist_map: pd.DataFrame,
+    params: BiasReportParams,
 ) -> Figure:
     """Artist vectors of the recommending (implicit) model in 2-D by PCA; top artists labelled.
 
     Labelled: the most-listened artists and the highest-bias artists of the rating model.
     """
+    model = ranker.fitted
     vectors = model.item_factors.weight.detach().cpu().numpy()
     coords = PCA(n_components=2, random_state=0).fit(vectors)
     xy = coords.transform(vectors)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_recommender.parameters import check_field_types
+from music_recommender.pmf.checks import check_field_types
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def ranking_table(ranking: dict[str, Any]) -> pd.DataFrame:
     k = ranking["protocol"]["k"]
     labels = {
         "implicit": "PMF, implicit objective",
-        "explicit": "PMF, rating objective",
+        "rating": "PMF, rating objective",
         "popularity": "most popular",
     }
     columns = {"precision": "P", "recall": "R", "ndcg": "NDCG", "map": "MAP"}

@@ -23,7 +23,7 @@ INPUTS = {
     "rating_scaler",
 }
 OUTPUTS = {
-    "pmf_model",
+    "rating_model",
     "training_history",
     "metrics",
     "artist_biases",

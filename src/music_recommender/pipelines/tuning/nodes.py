@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_recommender.parameters import check_field_types
 from music_recommender.pipelines.model_input import holdout, to_ratings
 from music_recommender.pmf import evaluate, fit, lr_range_test
+from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.recipe import Recipe
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             run_lr_range_test,
             ["train_sample", "id_index", "params:model", "params:lr_range_test"],
             "lr_range_test",
-            name="lr_range_test",
+            name="run_lr_range_test",
         ),
         Node(
             grid_search,

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_recommender.parameters import check_field_types
 from music_recommender.pipelines.model_input import holdout, to_ratings
-from music_recommender.pmf import PMF, evaluate, fit
 from music_recommender.pmf.baselines import BiasBaseline, mse
+from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.recipe import Recipe
+from music_recommender.pmf.recommender import RatingRecommender
+from music_recommender.pmf.trainer import evaluate
 
 logger = logging.getLogger(__name__)
 MODES = ("tuned", "fixed")
@@ -92,26 +93,27 @@ def train_model(
     id_index: dict[str, Any],
     rating_scaler: dict[str, Any],
     recipe: dict[str, Any],
-) -> tuple[PMF, pd.DataFrame]:
+) -> tuple[RatingRecommender, pd.DataFrame]:
     """Train with the recipe's schedule; the history has train and validation loss per epoch."""
     spec = Recipe.from_dict(recipe, where="training recipe")
-    model = spec.build(id_index["n_users"], id_index["n_items"], float(train["rating"].mean()))
-    valid = to_ratings(validation) if len(validation) else None
-    history = fit(model, to_ratings(train), valid, spec.train)
+    rec = RatingRecommender(spec, scaler=rating_scaler).fit(
+        to_ratings(train),
+        to_ratings(validation) if len(validation) else None,
+        id_index["n_users"],
+        id_index["n_items"],
+        id_maps=id_index["fingerprint"],
+    )
+    history = rec.history
     frame = pd.DataFrame(history.epochs)
     frame["best"] = frame["epoch"] == history.best_epoch
     frame["kept"] = frame["epoch"] == history.kept_epoch
-    model.trained_with |= {
-        "normalisation": rating_scaler["method"],
-        "id_maps": id_index["fingerprint"],
-    }
     logger.info(
         "Trained %d epochs%s; weights of epoch %s kept",
         len(frame),
         " (stopped early)" if history.stopped_early else "",
         history.kept_epoch,
     )
-    return model.cpu(), frame
+    return rec, frame
 
 
 def _columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,7 +147,7 @@ def _bias_baseline(
 
 
 def evaluate_model(
-    model: PMF,
+    rec: RatingRecommender,
     train: pd.DataFrame,
     validation: pd.DataFrame,
     test: pd.DataFrame,
@@ -154,6 +156,7 @@ def evaluate_model(
     baseline: BaselineParams,
 ) -> dict[str, Any]:
     """Test MSE and RMSE on the normalised scale, beside a global-mean and a bias-only baseline."""
+    model = rec.fitted
     test_mse = evaluate(model, to_ratings(test))
     global_mse = mse(np.full(len(test), train["rating"].mean()), test["rating"])
     shape = (model.n_users, model.n_items)
@@ -184,8 +187,11 @@ def evaluate_model(
     return metrics
 
 
-def artist_biases(model: PMF, artist_map: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
+def artist_biases(
+    rec: RatingRecommender, artist_map: pd.DataFrame, interactions: pd.DataFrame
+) -> pd.DataFrame:
     """Learned artist biases with names and reach, highest first (the article's ranking)."""
+    model = rec.fitted
     if not model.biases:
         raise ValueError("the trained model has no biases (model.biases is false): nothing to rank")
     bias = model.item_bias.weight.detach().cpu().numpy()[:, 0]

@@ -19,7 +19,7 @@ def fit_pipeline() -> Pipeline:
             Node(
                 train_model,
                 ["train_ratings", "validation_ratings", "id_index", "rating_scaler", "recipe"],
-                ["pmf_model", "training_history"],
+                ["rating_model", "training_history"],
                 name="train_model",
             )
         ]
@@ -39,7 +39,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         Node(
             evaluate_model,
             [
-                "pmf_model",
+                "rating_model",
                 "train_ratings",
                 "validation_ratings",
                 "test_ratings",
@@ -52,7 +52,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         ),
         Node(
             artist_biases,
-            ["pmf_model", "artist_map", "interactions"],
+            ["rating_model", "artist_map", "interactions"],
             "artist_biases",
             name="artist_biases",
         ),
@@ -70,6 +70,6 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "id_index",
             "rating_scaler",
         },
-        outputs={"pmf_model", "training_history", "metrics", "artist_biases", "recipe"},
+        outputs={"rating_model", "training_history", "metrics", "artist_biases", "recipe"},
         parameters={"params:model"},
     )

@@ -9,23 +9,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_recommender.parameters import check_field_types
-from music_recommender.pmf import PMF
-from music_recommender.pmf.implicit import ImplicitConfig, fit_implicit
+from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.ranking import (
     HoldoutTask,
-    factor_scorer,
     pairs_matrix,
     per_user_holdout,
     popularity_scorer,
-    recommend,
-    similar_items,
 )
-from music_recommender.scaling import RatingScaler
+from music_recommender.pmf.recommender import FactorRecommender, ImplicitRecommender
+from music_recommender.pmf.scaling import RatingScaler
+from music_recommender.pmf.solver import ImplicitConfig
 from music_recommender.top_n import top_n_table
 
 logger = logging.getLogger(__name__)
-OBJECTIVES = ("implicit", "explicit")
+OBJECTIVES = ("implicit", "rating")
 _PAIRS = ["user_index", "artist_index", "weight"]
 
 
@@ -33,13 +30,18 @@ _PAIRS = ["user_index", "artist_index", "weight"]
 class RecommendParams:
     """What to recommend and with which model (``training.recommending.recommend``)."""
 
-    objective: str  # implicit: the implicit-feedback model; explicit: the rating model
+    objective: str  # implicit: the implicit-feedback model; rating: the article's rating model
     n: int  # recommendations per listener
     similar_n: int  # similar artists per artist
     memory_budget_mb: float  # scores held at once while ranking (rows per batch follow from it)
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.recommending.recommend")
+        if self.objective == "explicit":
+            raise ValueError(
+                "training.recommending.recommend.objective 'explicit' is now called 'rating' "
+                "(the article's rating model); set objective: rating"
+            )
         if self.objective not in OBJECTIVES:
             raise ValueError(
                 "training.recommending.recommend.objective must be one of "
@@ -95,54 +97,50 @@ def holdout_task(
 
 def fit_implicit_model(
     interactions: pd.DataFrame, id_index: dict[str, Any], implicit: ImplicitConfig
-) -> PMF:
-    """The PMF with the implicit-feedback objective on every listening pair: it learns what people do not play."""
-    model = implicit.build(id_index["n_users"], id_index["n_items"])
-    fit_implicit(
-        model,
+) -> ImplicitRecommender:
+    """The implicit-feedback recommender on every listening pair: it learns what people do not play."""
+    return ImplicitRecommender(implicit).fit(
         interactions["user_index"],
         interactions["artist_index"],
         interactions["weight"],
-        implicit,
+        id_index["n_users"],
+        id_index["n_items"],
+        id_maps=id_index["fingerprint"],
     )
-    model.trained_with |= {"id_maps": id_index["fingerprint"]}
-    return model.cpu()
 
 
-def choose_ranker(explicit: PMF, implicit: PMF, params: RecommendParams) -> PMF:
-    """The model that ranks artists for listeners and neighbours, as ``objective`` says."""
-    return implicit if params.objective == "implicit" else explicit
+def choose_ranker(
+    rating: FactorRecommender, implicit: FactorRecommender, params: RecommendParams
+) -> FactorRecommender:
+    """The recommender that ranks artists for listeners and neighbours, as ``objective`` says."""
+    return implicit if params.objective == "implicit" else rating
 
 
 def recommend_all(
-    model: PMF,
+    ranker: FactorRecommender,
     interactions: pd.DataFrame,
     user_map: pd.DataFrame,
     artist_map: pd.DataFrame,
     params: RecommendParams,
 ) -> pd.DataFrame:
     """Top-n artists for every listener, with names and scores; artists they already play never appear."""
-    played = pairs_matrix(
-        interactions["user_index"], interactions["artist_index"], model.n_users, model.n_items
-    )
     users = user_map.sort_values("user_index")
-    index, scores = recommend(
-        factor_scorer(model),
-        users["user_index"].to_numpy(),
-        params.n,
-        played,
-        params.memory_budget_mb,
-        model.n_items,
+    rows = users["user_index"].to_numpy()
+    played = pairs_matrix(
+        interactions["user_index"], interactions["artist_index"], ranker.n_users, ranker.n_items
     )
+    ranker = ranker.with_budget(params.memory_budget_mb)
+    index, scores = ranker.recommend(rows, params.n, user_items=played[rows])
     return top_n_table(index, scores, artist_map, {"user_id": users["user_id"].to_numpy()})
 
 
-def similar_artists(model: PMF, artist_map: pd.DataFrame, params: RecommendParams) -> pd.DataFrame:
+def similar_artists(
+    ranker: FactorRecommender, artist_map: pd.DataFrame, params: RecommendParams
+) -> pd.DataFrame:
     """For every artist, the ``similar_n`` nearest artists by cosine similarity of their vectors."""
     artists = artist_map.sort_values("artist_index")
-    index, sims = similar_items(
-        model, artists["artist_index"].to_numpy(), params.similar_n, params.memory_budget_mb
-    )
+    ranker = ranker.with_budget(params.memory_budget_mb)
+    index, sims = ranker.similar_items(artists["artist_index"].to_numpy(), params.similar_n)
     keys = {c: artists[c].to_numpy() for c in ("artist_id", "artist_name")}
     table = top_n_table(index, sims, artist_map, keys, "similarity", prefix="similar_")
     return table[
@@ -181,8 +179,8 @@ def holdout_ratings(
 
 
 def evaluate_ranking(
-    implicit: PMF,
-    explicit: PMF,
+    implicit: FactorRecommender,
+    rating: FactorRecommender,
     seen: pd.DataFrame,
     held_out: pd.DataFrame,
     id_index: dict[str, Any],
@@ -192,8 +190,8 @@ def evaluate_ranking(
     """Top-k quality of the implicit model, the rating model and popularity on the holdout."""
     task = holdout_task(seen, held_out, id_index)
     scorers = {
-        "implicit": factor_scorer(implicit),
-        "explicit": factor_scorer(explicit),
+        "implicit": implicit.scorer(),
+        "rating": rating.scorer(),
         "popularity": popularity_scorer(task.items, task.n_items),
     }
     k, budget = ranking.k, recommend_params.memory_budget_mb

@@ -59,7 +59,7 @@ def holdout_pipeline() -> Pipeline:
         outputs={"implicit_model": "holdout_implicit_model"},
         parameters={"params:implicit": "params:implicit"},
     )
-    explicit = Pipeline(
+    rating_fit = Pipeline(
         rating.fit_pipeline(),
         namespace="holdout",
         inputs={
@@ -69,13 +69,13 @@ def holdout_pipeline() -> Pipeline:
             "id_index": "id_index",
             "recipe": "recipe",
         },
-        outputs={"pmf_model": "holdout_pmf_model", "training_history": "holdout_history"},
+        outputs={"rating_model": "holdout_rating_model", "training_history": "holdout_history"},
     )
     evaluate = Node(
         evaluate_ranking,
         [
             "holdout_implicit_model",
-            "holdout_pmf_model",
+            "holdout_rating_model",
             "holdout_seen",
             "holdout_held_out",
             "id_index",
@@ -85,7 +85,7 @@ def holdout_pipeline() -> Pipeline:
         "ranking_metrics",
         name="evaluate_ranking",
     )
-    return split + implicit + explicit + Pipeline([evaluate])
+    return split + implicit + rating_fit + Pipeline([evaluate])
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
@@ -94,7 +94,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         fit_pipeline(),
         Node(
             choose_ranker,
-            ["pmf_model", "implicit_model", "params:recommend"],
+            ["rating_model", "implicit_model", "params:recommend"],
             "ranker",
             name="choose_ranker",
         ),
@@ -102,7 +102,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             recommend_all,
             ["ranker", "interactions", "user_map", "artist_map", "params:recommend"],
             "recommendations",
-            name="recommend",
+            name="recommend_all",
         ),
         Node(
             similar_artists,
@@ -120,7 +120,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "id_index",
             "rating_scaler",
             "recipe",
-            "pmf_model",
+            "rating_model",
             "user_map",
             "artist_map",
         },

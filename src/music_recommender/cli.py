@@ -1,0 +1,189 @@
+"""`music-recommender recommend|similar|run`: ask the trained model from a terminal, or run it.
+
+    music-recommender recommend --user 2 -n 10
+    music-recommender recommend --listen "Depeche Mode=1200" --listen "The Cure=300"
+    music-recommender similar --artist "Depeche Mode"
+    music-recommender run --pipelines preprocessing   # Kedro's own `run`, every option
+
+A click group, as Kedro's own command line: `run` is Kedro's `run` command itself, and Kedro
+adds this group's commands to `kedro` too (`kedro recommend --user 2`). The answers come from
+``queries.py``; this module only parses arguments. Nothing heavy is imported until a command runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+
+from music_recommender.errors import UserError
+
+OBJECTIVES = ("implicit", "rating")
+_RENAMED = {"explicit": "rating"}
+
+
+def _objective(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``implicit`` or ``rating``; the old name ``explicit`` is refused with its new name."""
+    if value in _RENAMED:
+        raise click.BadParameter(
+            f"{value!r} is now called {_RENAMED[value]!r} (the article's rating model): "
+            f"use --objective {_RENAMED[value]}"
+        )
+    if value is not None and value not in OBJECTIVES:
+        raise click.BadParameter(f"must be one of {', '.join(OBJECTIVES)}; got {value!r}")
+    return value
+
+
+def _shared(command: Any) -> Any:
+    """--env, --objective, --project: accepted before or after the sub-command."""
+    for option in reversed(
+        [
+            click.option(
+                "--env", help="Kedro environment whose outputs to read (as `kedro run --env`)"
+            ),
+            click.option(
+                "--objective",
+                callback=_objective,
+                help="which trained model answers: implicit (default) or rating",
+            ),
+            click.option(
+                "--project",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="project folder (default: here)",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@click.group(
+    name="music-recommender",
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="`music-recommender run [kedro run options]` runs the pipelines, as `kedro run`.",
+)
+@_shared
+@click.pass_context
+def cli(ctx: click.Context, env: str | None, objective: str | None, project: Path | None) -> None:
+    """Ask the trained music recommender, or run its pipelines."""
+    ctx.obj = {"env": env, "objective": objective, "project": project}
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+    if ctx.invoked_subcommand == "run":
+        _enter_project(project or Path.cwd())
+        if env is not None:  # `music-recommender --env demo run`: as `run --env demo`
+            ctx.default_map = {"run": {"env": env}}
+
+
+cli.add_command(kedro_run, "run")
+
+
+def _enter_project(path: Path) -> None:
+    """Make ``path`` the project Kedro's ``run`` finds (its settings, pipelines, conf)."""
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    path = path.resolve()
+    bootstrap_project(path)
+    os.chdir(path)
+
+
+def _listen(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    listens: dict[str, float] = {}
+    for text in values:
+        name, sep, plays = text.rpartition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected ARTIST=PLAYS, got {text!r}")
+        try:
+            value = float(plays)
+        except ValueError:
+            raise click.BadParameter(f"plays must be a number in {text!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise click.BadParameter(f"plays must be a finite number > 0 in {text!r}")
+        listens[name.strip()] = value
+    return listens
+
+
+def _settings(ctx: click.Context, **given: Any) -> dict[str, Any]:
+    """The sub-command's --env/--objective/--project, else the group's, else the defaults."""
+    group = ctx.obj if isinstance(ctx.obj, dict) else {}  # under `kedro`: its metadata
+    merged = {k: given[k] if given[k] is not None else group.get(k) for k in given}
+    merged["objective"] = merged["objective"] or "implicit"
+    merged["project"] = merged["project"] or Path.cwd()
+    return merged
+
+
+def _answer(settings: dict[str, Any], ask: Any) -> None:
+    """Load the model and maps, ask, print the table; a user error is one line, exit 2."""
+    from music_recommender import queries  # noqa: PLC0415 (pandas, Kedro, torch: only to answer)
+
+    try:
+        assets = queries.load_assets(settings["project"], settings["env"], settings["objective"])
+        table = ask(queries, assets)
+    except UserError as exc:
+        click.echo(f"music-recommender: {exc}", err=True)
+        sys.exit(2)
+    click.echo(table.to_string(index=False))
+
+
+@cli.command()
+@click.option("--user", type=int, help="a userID from user_artists.dat")
+@click.option(
+    "--listen",
+    multiple=True,
+    metavar="ARTIST=PLAYS",
+    callback=_listen,
+    help="a new listener's history, repeated per artist",
+)
+@click.option("-n", type=click.IntRange(min=1), default=10, show_default=True, help="how many")
+@_shared
+@click.pass_context
+def recommend(
+    ctx: click.Context, user: int | None, listen: dict[str, float], n: int, **given: Any
+) -> None:
+    """Top-N artists for a known listener (--user) or a new one (--listen)."""
+    if (user is None) == (not listen):
+        raise click.UsageError("give either --user or --listen (one or more), not both")
+    settings = _settings(ctx, **given)
+    if listen and settings["objective"] != "implicit":
+        click.echo(
+            "music-recommender: a new listener can be folded in with --objective implicit only",
+            err=True,
+        )
+        sys.exit(2)
+    if user is not None:
+        _answer(settings, lambda q, assets: q.recommend_user(assets, user, n))
+    else:
+        _answer(settings, lambda q, assets: q.recommend_new(assets, listen, n))
+
+
+@cli.command()
+@click.option("--artist", required=True, help="an artist's name (case does not matter)")
+@click.option("-n", type=click.IntRange(min=1), default=10, show_default=True, help="how many")
+@_shared
+@click.pass_context
+def similar(ctx: click.Context, artist: str, n: int, **given: Any) -> None:
+    """Artists similar to one artist (cosine of the model's artist vectors)."""
+    _answer(_settings(ctx, **given), lambda q, assets: q.similar(assets, artist, n))
+
+
+def run(argv: list[str]) -> int:
+    """Run the command line on ``argv``; returns its exit status (0 answered, 2 user error)."""
+    try:
+        cli.main(args=list(argv), prog_name="music-recommender", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `music-recommender` entry point."""
+    sys.exit(run(sys.argv[1:] if argv is None else argv))
