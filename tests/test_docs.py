@@ -1,4 +1,4 @@
-"""Every `kedro run` command in README.md and conf/README.md parses and names things that exist.
+"""Every documented command parses and names things that exist (README.md, conf/README.md, docs/).
 
 Checked the way Kedro itself reads them (its click `run` command): the `--params` format, then
 that each environment, pipeline, node and parameter key it names is in this project. The cheap
@@ -20,22 +20,35 @@ from kedro.framework.startup import bootstrap_project
 from .conftest import PROJECT_ROOT
 from .test_run import run
 
-DOCS = ("README.md", "conf/README.md")
+DOCS = (
+    "README.md",
+    "conf/README.md",
+    *sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "docs").glob("*.md")),
+)
 # Runtime parameters the catalog reads (conf/base/globals.yml and conf/scale), not pipeline keys.
 RUNTIME = {"raw_data_dir", "hetrec_url", "scale_users", "scale_artists"}
 # conf/README.md's how-to creates conf/big/ before running it.
 EXAMPLE_ENVS = {"big"}
 
 
-def _commands() -> list[str]:
-    """`kedro run ...` from inline code and from shell blocks (comments stripped)."""
+def _lines(prefix: str) -> list[str]:
+    """Commands starting with ``prefix`` from inline code and shell blocks (comments stripped)."""
     found = []
     for doc in DOCS:
         text = (PROJECT_ROOT / doc).read_text()
-        found += re.findall(r"`(kedro run[^`]*)`", text)
+        found += re.findall(rf"`({prefix}[^`]*)`", text)
         for block in re.findall(r"```bash\n(.*?)```", text, re.S):
             found += [line.split(" #")[0].strip() for line in block.splitlines()]
-    return sorted({c for c in found if c.startswith("kedro run") and "..." not in c})
+    return sorted({c for c in found if c.startswith(prefix) and "..." not in c})
+
+
+def _commands() -> list[str]:
+    """`kedro run ...` commands, and `music-recommender run ...` ones as the same."""
+    kedro = _lines("kedro run")
+    ours = [
+        c.replace("music-recommender run", "kedro run", 1) for c in _lines("music-recommender run")
+    ]
+    return sorted(set(kedro + ours))
 
 
 def _keys(tree: dict, prefix: str = "") -> set[str]:
@@ -56,10 +69,22 @@ def _parameter_keys() -> set[str]:
 
 
 COMMANDS = _commands()
+QUERIES = [c for c in _lines("music-recommender ") if not c.startswith("music-recommender run")]
 
 
 def test_the_docs_have_commands_to_check() -> None:
     assert len(COMMANDS) >= 10, COMMANDS
+    assert len(QUERIES) >= 3, QUERIES
+
+
+@pytest.mark.parametrize("command", QUERIES)
+def test_a_documented_query_parses(command: str) -> None:
+    from music_recommender.cli import cli  # noqa: PLC0415
+
+    args = shlex.split(command)[1:]
+    at = next(i for i, arg in enumerate(args) if arg in cli.commands)
+    group = cli.make_context("music-recommender", [*args[:at], args[at]], resilient_parsing=True)
+    cli.commands[args[at]].make_context(args[at], args[at + 1 :], parent=group)  # raises if bad
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -93,4 +118,4 @@ def test_the_documented_one_value_overrides_run_on_the_demo(kedro_project: Path,
             "training.rating.options.hyperparameters": "fixed",
         },
     )
-    assert (kedro_project / "data/demo/06_models/pmf_model.pt").is_dir()
+    assert (kedro_project / "data/demo/06_models/rating_model.pt").is_dir()
