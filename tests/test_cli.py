@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -197,3 +200,19 @@ def test_a_demo_run_after_the_default_one_leaves_the_default_model_answering(
     args = ["recommend", "--user", str(demo), "--env", "demo", "--project", str(kedro_project)]
     assert cli.run(args) == 0
     assert capsys.readouterr().out != before
+
+
+def test_run_before_and_after_options_as_kedro_run(kedro_project: Path, raw_folder: Path) -> None:
+    # --project and --env before `run`, Kedro's own options after it, in a real process.
+    params = f"raw_data_dir={raw_folder},preprocessing.filter.min_listeners_per_artist=2"
+    command = [
+        sys.executable, "-m", "music_recommender.cli", "--project", str(kedro_project),
+        "--env", "demo", "run", "--pipelines", "preprocessing", "--params", params,
+    ]  # fmt: skip
+    env = {**os.environ, "MUSIC_RECOMMENDER_TRACKING": "0", "KEDRO_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (kedro_project / "data/demo/03_primary/user_map.csv").is_file()
+    assert not (kedro_project / "data/03_primary/user_map.csv").exists()  # --env reached Kedro

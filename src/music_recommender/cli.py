@@ -187,3 +187,7 @@ def run(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> None:
     """The `music-recommender` entry point."""
     sys.exit(run(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    main()

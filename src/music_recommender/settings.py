@@ -36,7 +36,7 @@ CONFIG_LOADER_ARGS = {
         "spark": "soft",
     },
     # conf/<env>/tracking.yml: where every run is tracked (src/music_recommender/tracking.py).
-    # conf/spark/spark.yml: Spark's own settings, read by SparkHook (hooks.py).
+    # conf/spark/spark.yml: Spark's own settings, read by SparkHook (hooks/spark.py).
     "config_patterns": {
         "tracking": ["tracking*", "tracking*/**"],
         "spark": ["spark*", "spark*/**"],

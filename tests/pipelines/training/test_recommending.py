@@ -89,6 +89,8 @@ def test_recommendations_exclude_played_artists_and_carry_names(
         match=r"training\.recommending\.recommend\.objective must be one of implicit, rating",
     ):
         RecommendParams("bpr", 5, 3, 1.0)
+    with pytest.raises(ValueError, match=r"'explicit' is now called 'rating'"):
+        RecommendParams("explicit", 5, 3, 1.0)  # the old name: refused, not a silent alias
 
 
 def test_similar_artists_by_cosine(implicit_model, model_input) -> None:
