@@ -149,7 +149,7 @@ def test_help_lists_every_command_and_the_bare_command_prints_it(capsys) -> None
 def test_run_is_kedros_own_run_with_every_option(capsys) -> None:
     from kedro.framework.cli.project import run as kedro_run  # noqa: PLC0415
 
-    assert cli.cli.commands["run"] is kedro_run
+    assert cli.cli.get_command(None, "run") is kedro_run
     with pytest.raises(SystemExit) as info:
         cli.main(["run", "--help"])
     assert info.value.code == 0
@@ -216,3 +216,14 @@ def test_run_before_and_after_options_as_kedro_run(kedro_project: Path, raw_fold
     assert done.returncode == 0, done.stderr[-2000:]
     assert (kedro_project / "data/demo/03_primary/user_map.csv").is_file()
     assert not (kedro_project / "data/03_primary/user_map.csv").exists()  # --env reached Kedro
+
+
+def test_a_fresh_process_prints_the_table_alone(trained_project) -> None:
+    project, _ = trained_project
+    user = pd.read_csv(project / "data/03_primary/user_map.csv")["user_id"].iloc[0]
+    command = [sys.executable, "-m", "music_recommender.cli", "--project", str(project)]
+    command += ["recommend", "--user", str(user), "-n", "3"]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].split() == ["rank", "artist", "score"] and len(lines) == 4, done.stdout

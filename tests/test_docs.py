@@ -82,9 +82,10 @@ def test_a_documented_query_parses(command: str) -> None:
     from music_recommender.cli import cli  # noqa: PLC0415
 
     args = shlex.split(command)[1:]
-    at = next(i for i, arg in enumerate(args) if arg in cli.commands)
+    at = next(i for i, arg in enumerate(args) if arg in cli.list_commands(None))
     group = cli.make_context("music-recommender", [*args[:at], args[at]], resilient_parsing=True)
-    cli.commands[args[at]].make_context(args[at], args[at + 1 :], parent=group)  # raises if bad
+    command = cli.get_command(group, args[at])
+    command.make_context(args[at], args[at + 1 :], parent=group)  # raises on a bad option
 
 
 @pytest.mark.parametrize("command", COMMANDS)

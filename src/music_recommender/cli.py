@@ -12,6 +12,7 @@ adds this group's commands to `kedro` too (`kedro recommend --user 2`). The answ
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from kedro.framework.cli.project import run as kedro_run
 
 from music_recommender.errors import UserError
 
@@ -62,7 +62,35 @@ def _shared(command: Any) -> Any:
     return command
 
 
+def kedro_run_command() -> click.Command:
+    """Kedro's own ``run`` command, imported on first use.
+
+    Importing it configures Kedro's logging, which announces itself at INFO on standard output:
+    a query's answer must be the table alone, so the announcement is held back here.
+    """
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        from kedro.framework.cli.project import run  # noqa: PLC0415
+    finally:
+        logging.disable(previous)
+    return run
+
+
+class _Commands(click.Group):
+    """The group's commands, with Kedro's ``run`` loaded only when asked for or listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "run"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "run":
+            return kedro_run_command()
+        return super().get_command(ctx, cmd_name)
+
+
 @click.group(
+    cls=_Commands,
     name="music-recommender",
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -80,9 +108,6 @@ def cli(ctx: click.Context, env: str | None, objective: str | None, project: Pat
         _enter_project(project or Path.cwd())
         if env is not None:  # `music-recommender --env demo run`: as `run --env demo`
             ctx.default_map = {"run": {"env": env}}
-
-
-cli.add_command(kedro_run, "run")
 
 
 def _enter_project(path: Path) -> None:
