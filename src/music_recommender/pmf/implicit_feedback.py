@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -63,13 +64,44 @@ def store(model: PMF, user: torch.Tensor, item: torch.Tensor, config: ImplicitCo
     model.eval()
 
 
+def _prepare(
+    users_np: np.ndarray,
+    items_np: np.ndarray,
+    plays: Any,
+    model: PMF,
+    config: ImplicitConfig,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, PlayedPairs, PlayedPairs, tuple, tuple]:
+    """Initial tables, each side's played pairs, ridges and unplayed-pair weights."""
+    conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
+    user = initial_rows(model.n_users, config, device)
+    item = initial_rows(model.n_items, config, device)
+    counts = np.bincount(items_np, minlength=model.n_items)
+    reg_users = regularisation(config, device, np.bincount(users_np, minlength=model.n_users))
+    reg_items = regularisation(config, device, counts)
+    item_negative = unplayed_weights(
+        torch.as_tensor(counts, dtype=torch.float32, device=device), config.negative_exponent
+    )
+    ones_users = torch.ones(model.n_users, device=device)
+    by_user = PlayedPairs.build(users_np, items_np, conf, ones_users, item_negative)
+    by_item = PlayedPairs.build(items_np, users_np, conf, item_negative, ones_users)
+    return user, item, by_user, by_item, (reg_users, reg_items), (ones_users, item_negative)
+
+
 def fit_implicit(
-    model: PMF, users: Any, items: Any, plays: Any, config: ImplicitConfig | None = None
+    model: PMF,
+    users: Any,
+    items: Any,
+    plays: Any,
+    config: ImplicitConfig | None = None,
+    after_sweep: Callable[[int], None] | None = None,
 ) -> list[dict[str, float]]:
     """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep.
 
     ``model`` must have ``config.n_factors`` factors (``config.build`` makes one); afterwards its
     ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
+    ``after_sweep(n)``: called once ``model`` holds sweep ``n``'s tables (a search scores it and
+    may stop the fit by raising); one process only.
     """
     config = config or ImplicitConfig()
     _check_model(model, config)
@@ -90,18 +122,11 @@ def fit_implicit(
         )
         store(model.to(device), user.to(device), item.to(device), config)
         return history
-    conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
-    user = initial_rows(model.n_users, config, device)
-    item = initial_rows(model.n_items, config, device)
-    counts = np.bincount(items_np, minlength=model.n_items)
-    reg_users = regularisation(config, device, np.bincount(users_np, minlength=model.n_users))
-    reg_items = regularisation(config, device, counts)
-    item_negative = unplayed_weights(
-        torch.as_tensor(counts, dtype=torch.float32, device=device), config.negative_exponent
+    user, item, by_user, by_item, regs, weights = _prepare(
+        users_np, items_np, plays, model, config, device
     )
-    ones_users = torch.ones(model.n_users, device=device)
-    by_user = PlayedPairs.build(users_np, items_np, conf, ones_users, item_negative)
-    by_item = PlayedPairs.build(items_np, users_np, conf, item_negative, ones_users)
+    reg_users, reg_items = regs
+    ones_users, item_negative = weights
     history = []
     for number in range(1, config.iterations + 1):
         start = time.perf_counter()
@@ -111,6 +136,9 @@ def fit_implicit(
         logger.info(
             "implicit sweep %d/%d: %.2f s", number, config.iterations, history[-1]["seconds"]
         )
+        if after_sweep is not None:
+            store(model.to(device), user, item, config)
+            after_sweep(number)
     store(model.to(device), user, item, config)
     logger.info(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -337,14 +338,25 @@ class ImplicitRecommender(FactorRecommender):
         n_users: int | None = None,
         n_items: int | None = None,
         id_maps: str | None = None,
+        after_sweep: Callable[[int, ImplicitRecommender], None] | None = None,
     ) -> ImplicitRecommender:
-        """Fit to (listener row, artist row, plays) triples; tables sized from the data by default."""
+        """Fit to (listener row, artist row, plays) triples; tables sized from the data by default.
+
+        ``after_sweep(n, self)``: called after each sweep with this object answering from that
+        sweep's tables (a search scores it there, and may stop the fit by raising).
+        """
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         n_users = int(users.max()) + 1 if n_users is None else n_users
         n_items = int(items.max()) + 1 if n_items is None else n_items
         model = self.config.build(n_users, n_items)
-        self.history = fit_implicit(model, users, items, plays, self.config)
-        return self.set_model(model, pairs_matrix(users, items, n_users, n_items), id_maps)  # type: ignore[return-value]
+        self.set_model(model, pairs_matrix(users, items, n_users, n_items))
+        hook = (
+            None
+            if after_sweep is None
+            else lambda n: after_sweep(n, self.set_model(model, self.user_items))
+        )
+        self.history = fit_implicit(model, users, items, plays, self.config, hook)
+        return self.set_model(model, self.user_items, id_maps)  # type: ignore[return-value]
 
     def from_tables(
         self, user: torch.Tensor, item: torch.Tensor, id_maps: str | None = None

@@ -111,7 +111,7 @@ def confidence(users: Any, plays: Any, alpha: float, plays_scale: str) -> torch.
     plays = np.asarray(plays, dtype=np.float64)
     if plays_scale == "user_median" and len(plays):
         plays = plays / np.maximum(listener_medians(np.asarray(users), plays), 1e-12)
-    return 1.0 + alpha * torch.log1p(torch.as_tensor(plays, dtype=torch.float32))
+    return 1.0 + alpha * torch.log1p(torch.tensor(plays, dtype=torch.float32))  # a copy
 
 
 @dataclass(frozen=True)
