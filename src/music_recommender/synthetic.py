@@ -113,6 +113,73 @@ def _artists_frame(artist_ids: np.ndarray) -> pd.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class PlantedTruth:
+    """What decides which artists a synthetic listener plays: popularity and planted tastes."""
+
+    user_ids: np.ndarray
+    artist_ids: np.ndarray
+    user_factors: np.ndarray
+    artist_factors: np.ndarray
+    user_bias: np.ndarray
+    artist_bias: np.ndarray
+    log_popularity: np.ndarray
+    taste: float  # the weight of the factors against popularity in which artists are played
+
+    def scores(self, users: np.ndarray, artists: np.ndarray | None = None) -> np.ndarray:
+        """How strongly each listener is drawn to each artist: ``log popularity + taste``.
+
+        The generator keeps each listener's best artists by this score plus Gumbel noise, so
+        ranking by it is the best a model that knew the truth could do (an oracle).
+        """
+        items = slice(None) if artists is None else artists
+        tastes = (self.taste * self.user_factors[users]) @ self.artist_factors[items].T
+        return self.log_popularity[items] + tastes
+
+
+def _truth(
+    rng: np.random.Generator,
+    n_users: int,
+    n_artists: int,
+    n_factors: int,
+    popularity_exponent: float,
+    taste: float,
+    stds: tuple[float, float, float],
+) -> PlantedTruth:
+    """The seeded draws that come before any row: ids, factors, biases, popularity."""
+    user_bias_std, artist_bias_std, factor_std = stds
+    # Ids with gaps, as in the real files (user ids start at 2, artist ids skip numbers).
+    user_ids = np.sort(rng.choice(np.arange(2, 2 * n_users + 2), n_users, replace=False))
+    artist_ids = np.sort(rng.choice(np.arange(1, 2 * n_artists + 1), n_artists, replace=False))
+    per_factor = factor_std / np.sqrt(n_factors)
+    users = rng.normal(0.0, np.sqrt(per_factor), (n_users, n_factors)).astype(np.float32)
+    items = rng.normal(0.0, np.sqrt(per_factor), (n_artists, n_factors)).astype(np.float32)
+    user_bias = rng.normal(0.0, user_bias_std, n_users).astype(np.float32)
+    artist_bias = rng.normal(0.0, artist_bias_std, n_artists).astype(np.float32)
+    # Zipf popularity, shuffled so that popularity and id are unrelated; liked artists are popular.
+    log_pop = -popularity_exponent * np.log(rng.permutation(n_artists) + 1.0) + artist_bias
+    return PlantedTruth(user_ids, artist_ids, users, items, user_bias, artist_bias, log_pop, taste)
+
+
+def planted_truth(
+    n_users: int = 200,
+    n_artists: int = 500,
+    n_factors: int = 8,
+    seed: int = 0,
+    popularity_exponent: float = 0.8,
+    taste: float = 1.0,
+    user_bias_std: float = 0.8,
+    artist_bias_std: float = 0.6,
+    factor_std: float = 0.8,
+    **_: object,
+) -> PlantedTruth:
+    """The truth ``generate`` plants with these settings, without drawing a single row."""
+    _check_sizes(n_users, n_artists, 1, n_factors)
+    stds = (user_bias_std, artist_bias_std, factor_std)
+    rng = np.random.default_rng(seed)
+    return _truth(rng, n_users, n_artists, n_factors, popularity_exponent, taste, stds)
+
+
 def generate(
     n_users: int = 200,
     n_artists: int = 500,
@@ -130,17 +197,11 @@ def generate(
     """Draw a seeded data set; rows are about ``n_users * artists_per_user * 0.95``."""
     _check_sizes(n_users, n_artists, artists_per_user, n_factors)
     rng = np.random.default_rng(seed)
-    # Ids with gaps, as in the real files (user ids start at 2, artist ids skip numbers).
-    user_ids = np.sort(rng.choice(np.arange(2, 2 * n_users + 2), n_users, replace=False))
-    artist_ids = np.sort(rng.choice(np.arange(1, 2 * n_artists + 1), n_artists, replace=False))
-
-    per_factor = factor_std / np.sqrt(n_factors)
-    users = rng.normal(0.0, np.sqrt(per_factor), (n_users, n_factors)).astype(np.float32)
-    items = rng.normal(0.0, np.sqrt(per_factor), (n_artists, n_factors)).astype(np.float32)
-    user_bias = rng.normal(0.0, user_bias_std, n_users).astype(np.float32)
-    artist_bias = rng.normal(0.0, artist_bias_std, n_artists).astype(np.float32)
-    # Zipf popularity, shuffled so that popularity and id are unrelated; liked artists are popular.
-    log_pop = -popularity_exponent * np.log(rng.permutation(n_artists) + 1.0) + artist_bias
+    stds = (user_bias_std, artist_bias_std, factor_std)
+    truth = _truth(rng, n_users, n_artists, n_factors, popularity_exponent, taste, stds)
+    user_ids, artist_ids = truth.user_ids, truth.artist_ids
+    users, items = truth.user_factors, truth.artist_factors
+    user_bias, artist_bias, log_pop = truth.user_bias, truth.artist_bias, truth.log_popularity
 
     # Most users have a full list (the real data keeps each user's top 50), a tenth have fewer.
     counts = np.full(n_users, artists_per_user)
