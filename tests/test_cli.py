@@ -29,6 +29,7 @@ def trained_project(tmp_path_factory, small_data) -> tuple[Path, pd.DataFrame]:
         ["preprocessing", "training"],
         **{
             "training.rating.options.hyperparameters": "fixed",
+            "training.recommending.options.hyperparameters": "fixed",
             "preprocessing.filter.min_listeners_per_artist": 2,
             "training.recommending.implicit.n_factors": 8,
         },
@@ -185,6 +186,7 @@ def test_a_demo_run_after_the_default_one_leaves_the_default_model_answering(
 ) -> None:
     params = {
         "training.rating.options.hyperparameters": "fixed",
+        "training.recommending.options.hyperparameters": "fixed",
         "preprocessing.filter.min_listeners_per_artist": 2,
     }
     run(kedro_project, raw_folder, ["preprocessing", "training"], **params)

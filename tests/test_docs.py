@@ -117,6 +117,7 @@ def test_the_documented_one_value_overrides_run_on_the_demo(kedro_project: Path,
             "model.n_factors": 60,
             "model.l2": 0.2,
             "training.rating.options.hyperparameters": "fixed",
+            "training.recommending.options.hyperparameters": "fixed",
         },
     )
     assert (kedro_project / "data/demo/06_models/rating_model.pt").is_dir()

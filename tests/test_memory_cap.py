@@ -15,9 +15,11 @@ _CHILD = textwrap.dedent(
     import resource, sys
     import numpy as np, pandas as pd, torch
     from music_recommender.pmf import PMF, ImplicitRecommender
+    from music_recommender.pipelines.ranking_holdout import (
+        RankingParams, RecommendParams, split_holdout,
+    )
     from music_recommender.pipelines.training.recommending.nodes import (
-        RankingParams, RecommendParams, evaluate_ranking, recommend_all, similar_artists,
-        split_holdout,
+        evaluate_ranking, recommend_all, similar_artists,
     )
     torch.set_num_threads(1)
     n_users, n_items, per_user = 30_000, 30_000, 5

@@ -87,18 +87,23 @@ def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -
     ).set_index("id")["name"]
     assert table["artist_name"].tolist() == names.loc[table["artist_id"]].tolist()
     page = latest(data / "08_reporting/report.html").read_text()
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 8
     assert "data/08_reporting/artist_bias.csv" in page and "data/06_models/best_params.json" in page
 
 
 def test_training_alone_with_fixed_hyperparameters(kedro_project: Path, raw_folder: Path) -> None:
     run(kedro_project, raw_folder, ["preprocessing"])
-    with pytest.raises(ValueError, match="run the tuning pipeline first") as error:
-        run(kedro_project, raw_folder, ["training"])
-    # Follow the hint exactly as printed: its `--params key=value` must be a real key.
-    hint = re.search(r"kedro run --pipelines training --params (\S+)=(\S+?)\)", str(error.value))
-    assert hint, str(error.value)
-    run(kedro_project, raw_folder, ["training"], **{hint[1]: hint[2]})
+    followed: dict[str, str] = {}
+    for _ in range(2):  # one hint for the rating model, one for the recommending model
+        with pytest.raises(ValueError, match="run the tuning pipeline first") as error:
+            run(kedro_project, raw_folder, ["training"], **followed)
+        # Follow the hint exactly as printed: its `--params key=value` must be a real key.
+        hint = re.search(
+            r"kedro run --pipelines training --params (\S+)=(\S+?)\)", str(error.value)
+        )
+        assert hint, str(error.value)
+        followed[hint[1]] = hint[2]
+    run(kedro_project, raw_folder, ["training"], **followed)
     metrics = json.loads(latest(kedro_project / "data/08_reporting/metrics.json").read_text())
     assert metrics["best_params"]["n_factors"] == 40
     assert not (kedro_project / "data/06_models/best_params.json").exists()
@@ -108,7 +113,7 @@ def test_seed_environment_is_the_article(kedro_project: Path, raw_folder: Path) 
     # On 1,500 synthetic ratings the range test's loss keeps falling up to rate 0.66, where the
     # article's SGD then diverges in every grid candidate; a narrower range keeps the test about
     # the environment, not about that data.
-    run(kedro_project, raw_folder, env="seed", **{"tuning.lr_range_test.end_lr": 0.2})
+    run(kedro_project, raw_folder, env="seed", **{"tuning.rating.lr_range_test.end_lr": 0.2})
     data = kedro_project / "data" / "seed"  # each environment writes its own outputs
     assert (
         json.loads((data / "05_model_input/rating_scaler.json").read_text())["method"] == "zscore"
@@ -149,6 +154,7 @@ def test_demo_environment_generates_its_data_and_runs_everything(
 def test_second_run_keeps_the_first_runs_outputs(kedro_project: Path, raw_folder: Path) -> None:
     params = {
         "training.rating.options.hyperparameters": "fixed",
+        "training.recommending.options.hyperparameters": "fixed",
         "preprocessing.filter.min_listeners_per_artist": 2,
     }
     run(kedro_project, raw_folder, ["preprocessing", "training"], **params)
@@ -166,6 +172,7 @@ def test_second_run_keeps_the_first_runs_outputs(kedro_project: Path, raw_folder
 def test_environments_keep_their_outputs_apart(kedro_project: Path, raw_folder: Path) -> None:
     params = {
         "training.rating.options.hyperparameters": "fixed",
+        "training.recommending.options.hyperparameters": "fixed",
         "preprocessing.filter.min_listeners_per_artist": 2,
     }
     run(kedro_project, raw_folder, ["preprocessing"], **params)

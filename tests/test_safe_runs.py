@@ -27,6 +27,7 @@ from tests.test_run import latest, run
 # Training without the tuning pipeline's choice, on the small synthetic data.
 FIXED = {
     "training.rating.options.hyperparameters": "fixed",
+    "training.recommending.options.hyperparameters": "fixed",
     "preprocessing.filter.min_listeners_per_artist": 2,
 }
 OLD = pd.DataFrame({"artist": ["a", "b", "c"], "plays": [3, 2, 1]})
@@ -207,7 +208,10 @@ def _kedro(project: Path, raw: Path, *args: str) -> subprocess.CompletedProcess:
                 "preprocessing.normalisation must be one of zscore, log_zscore; got 'nosuch'",
             ],
         ),
-        (["params=tuning.sample.rows=-1"], ["tuning.sample.rows must be null or an integer >= 1"]),
+        (
+            ["params=tuning.rating.sample.rows=-1"],
+            ["tuning.rating.sample.rows must be null or an integer >= 1"],
+        ),
         (["--env", "nosuch"], ["conf/nosuch"]),
         (["--pipelines", "nosuch"], ["'nosuch'", "the pipelines are: preprocessing, reporting"]),
     ],
@@ -315,7 +319,7 @@ def test_a_corrupt_model_under_the_reporting_pipeline_is_one_message(
         raw_folder,
         "--pipelines",
         "reporting",
-        "params=training.rating.options.hyperparameters=fixed",
+        "params=training.rating.options.hyperparameters=fixed,training.recommending.options.hyperparameters=fixed",
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0

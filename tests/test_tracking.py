@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 PARAMS = {
     "training.rating.options.hyperparameters": "fixed",
+    "training.recommending.options.hyperparameters": "fixed",
     "preprocessing.filter.min_listeners_per_artist": 2,
     "training.recommending.implicit.n_factors": 8,
 }

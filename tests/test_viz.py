@@ -22,14 +22,17 @@ def graph() -> dict:
 
 
 NESTED = ["training.rating", "training.recommending", "training.recommending.holdout"]
+NESTED += ["tuning.rating", "tuning.recommending"]
 
 
-def test_four_collapsible_modular_pipelines_training_nested_in_two(graph: dict) -> None:
+def test_four_collapsible_modular_pipelines_training_and_tuning_nested(graph: dict) -> None:
     assert set(graph["modular_pipelines"]) == {"__root__", *PIPELINES, *NESTED}
     expanded = {n["id"] for n in graph["nodes"] if n["type"] == "modularPipeline"}
     assert expanded == {*PIPELINES, *NESTED}
-    training = graph["modular_pipelines"]["training"]["children"]
-    assert {c["id"] for c in training if c["type"] == "modularPipeline"} == set(NESTED[:2])
+    for parent in ("training", "tuning"):
+        children = graph["modular_pipelines"][parent]["children"]
+        inside = {c["id"] for c in children if c["type"] == "modularPipeline"}
+        assert inside == {f"{parent}.rating", f"{parent}.recommending"}
 
 
 def test_every_stored_dataset_has_a_layer_in_order(graph: dict) -> None:

@@ -3,7 +3,8 @@
 Each process reads only its own listeners' and artists' rows from the listener-block Parquet that
 ``kedro run --env spark`` writes, runs ``pmf.distributed.solve`` on them, and rank 0 saves a new
 version of the catalog's ``implicit_model`` (the pipeline's later nodes load the latest). The
-settings are the environment's ``training.recommending.implicit``.
+settings are a run's ``implicit_settings.json`` (``--settings``: conf plus the search's choice),
+or else the environment's ``training.recommending.implicit``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--conf", default="conf", help="the project's conf folder")
     parser.add_argument(
+        "--settings",
+        help="implicit_settings.json of a run (conf plus the search's choice); default: the "
+        "environment's training.recommending.implicit as it stands in conf",
+    )
+    parser.add_argument(
         "--out",
         required=True,
         help="the catalog's implicit_model path (e.g. data/spark/06_models/implicit_model.pt); "
@@ -77,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     from music_recommender.datasets import RecommenderDataset  # noqa: PLC0415 (imports Kedro's io)
 
     config = config_from_kedro(args.conf, args.env)
+    if args.settings:
+        with open(args.settings, encoding="utf-8") as file:
+            config = replace(ImplicitConfig(**json.load(file)), processes=1)
     # One line per sweep from rank 0 (the project's settings configure Kedro's logging, which
     # leaves a bare process without a handler for the solver's module).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)

@@ -27,6 +27,7 @@ METRIC_DATASETS = {
     "metrics": "",
     "ranking_metrics": "ranking.",
     "preprocessing_summary": "data.",
+    "recommending_best_params": "tuning.recommending.",
 }
 # Datasets whose files become MLflow artefacts, in these artefact folders.
 ARTIFACT_DATASETS = {
@@ -36,6 +37,8 @@ ARTIFACT_DATASETS = {
     "artist_bias_report": "report",
     "metrics": "metrics",
     "ranking_metrics": "metrics",
+    "recommending_trials": "tuning",
+    "recommending_study": "tuning",
 }
 FIGURE_SUFFIX = "plot@figure"
 _KEY = re.compile(r"[^A-Za-z0-9_\-. /]")

@@ -40,6 +40,19 @@ from music_recommender.pmf import PMF
 from music_recommender.pmf.recommender import ImplicitRecommender
 
 PARAMS = BiasReportParams(flag_gap=0.5, table_rows=3, named=2, map_labels=2)
+SEARCH = {
+    "settings": {"alpha": 27.5, "n_factors": 128, "plays_scale": "user_median"},
+    "validation": {
+        "ndcg@10": 0.2168,
+        "coverage": 0.438,
+        "conf_ndcg@10": 0.2154,
+        "conf_coverage": 0.341,
+        "gain_over_conf": 0.0066,
+    },
+    "trials": {"total": 30, "best": 15, "feasible": 11, "complete": 16, "pruned": 14},
+    "seconds": 21.7,
+    "protocol": {"k": 10, "coverage_floor": 0.3, "listeners": 1881},
+}
 
 
 @pytest.fixture
@@ -284,6 +297,8 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
         {"metrics": "data/08_reporting/metrics.json"},
         PARAMS,
         ranking,
+        SEARCH,
+        {"alpha": 27.5, "n_factors": 128},
         examples,
         {
             "version": "2026-11-29T01.00.00.000Z",
@@ -310,6 +325,9 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     assert "data/08_reporting/metrics.json" in page
     assert "ridge penalty of 15" in page  # how the ranking was made
     assert "PMF, implicit objective" in page and "NDCG@10" in page and "Artist 2" in page
+    # which setting the search chose, what it gained over conf, and the settings used
+    assert "tried 30 settings (14 pruned early)" in page and "(+0.7%)" in page
+    assert "implicit.alpha" in page
 
 
 def test_the_page_says_when_the_factors_do_not_beat_the_baseline_and_formats_numbers() -> None:

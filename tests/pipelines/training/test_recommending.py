@@ -8,16 +8,19 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from music_recommender.pipelines.ranking_holdout import (
+    RankingParams,
+    RecommendParams,
+    split_holdout,
+)
 from music_recommender.pipelines.training import recommending
 from music_recommender.pipelines.training.rating.nodes import train_model
 from music_recommender.pipelines.training.recommending.nodes import (
-    RankingParams,
-    RecommendParams,
+    RecommendingOptions,
     choose_ranker,
     fit_implicit_model,
     recommend_all,
     similar_artists,
-    split_holdout,
 )
 from music_recommender.pmf.solver import ImplicitConfig
 
@@ -35,7 +38,9 @@ RECIPE = {
 
 @pytest.fixture(scope="module")
 def implicit_model(model_input):
-    return fit_implicit_model(model_input["interactions"], model_input["id_index"], IMPLICIT)
+    return fit_implicit_model(
+        model_input["interactions"], model_input["id_index"], IMPLICIT.to_dict()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +129,8 @@ def _run_recommending(
         "params:recommending.implicit": IMPLICIT,
         "params:recommending.recommend": RECOMMEND,
         "params:recommending.ranking": ranking,
+        "params:recommending.options": RecommendingOptions("fixed"),
+        "recommending_best_params": {},
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     # The runner hands back the outputs no node consumes: ranking, recommendations, neighbours.

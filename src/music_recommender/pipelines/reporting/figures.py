@@ -224,3 +224,63 @@ def plot_artist_map(
     )
     ax.legend(loc="lower right")
     return fig
+
+
+def plot_search_history(study: Any, choice: dict[str, Any]) -> Figure:
+    """Each trial's validation NDCG in order, the best so far, the conf values' trial marked."""
+    import optuna  # noqa: PLC0415 (the search's own types)
+
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    complete = optuna.trial.TrialState.COMPLETE
+    trials = [t for t in study.trials if t.state == complete]
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    numbers = np.array([t.number for t in trials])
+    values = np.array([t.value for t in trials])
+    floor = choice["protocol"]["coverage_floor"]
+    feasible = np.array([t.user_attrs.get("coverage", 0.0) >= floor for t in trials], dtype=bool)
+    ax.scatter(numbers[feasible], values[feasible], color="#1f77b4", label="trial")
+    ax.scatter(
+        numbers[~feasible], values[~feasible], color="#bbbbbb", label="below the coverage floor"
+    )
+    for t in pruned:  # the last value each pruned trial reported
+        last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
+        if last is not None:
+            ax.scatter(t.number, last, marker="x", color="#d62728", s=20)
+    ax.scatter([], [], marker="x", color="#d62728", s=20, label="pruned (last report)")
+    if feasible.any():
+        best = np.maximum.accumulate(np.where(feasible, values, -np.inf))
+        ax.step(numbers, np.where(np.isfinite(best), best, np.nan), where="post", color="#ff7f0e",
+                label="best feasible so far")  # fmt: skip
+    conf = next((t for t in trials if t.user_attrs.get("origin") == "conf"), None)
+    if conf is not None:
+        ax.annotate("conf values", (conf.number, conf.value), textcoords="offset points",
+                    xytext=(8, -12), fontsize=8)  # fmt: skip
+    k = choice["protocol"]["k"]
+    ax.set(
+        xlabel="trial",
+        ylabel=f"validation NDCG@{k}",
+        title="Search of the implicit model's settings",
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def plot_search_importances(study: Any) -> Figure:
+    """How much of the validation NDCG's variation each setting explains (Optuna's fANOVA)."""
+    import optuna  # noqa: PLC0415
+
+    fig = Figure(figsize=(8, 3.5), layout="constrained")
+    ax = fig.subplots()
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        ax.text(0.5, 0.5, "too few complete trials to weigh the settings", ha="center")
+        ax.set_axis_off()
+        return fig
+    importances = optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+    )
+    names, shares = list(importances)[::-1], list(importances.values())[::-1]
+    ax.barh(names, shares, color="#1f77b4")
+    ax.set(xlabel="share of the validation NDCG's variance", title="Which settings mattered")
+    return fig

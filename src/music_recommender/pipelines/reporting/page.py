@@ -93,6 +93,8 @@ FIGURE_TITLES = {
     "training_loss": "Training and validation loss per epoch, learning-rate stages shaded",
     "artist_bias": "Distribution of learned artist biases, top and bottom artists named",
     "artist_map": "Artist vectors of the recommending model in two dimensions (PCA)",
+    "search_history": "Search over the recommending model settings: validation NDCG per trial",
+    "search_importances": "Which recommending model settings the validation NDCG depends on",
 }
 
 
@@ -113,6 +115,7 @@ class ReportContent:
     summary: dict[str, Any]
     metrics: dict[str, Any]
     ranking: dict[str, Any]
+    search: dict[str, Any]
     artists: pd.DataFrame
     examples: pd.DataFrame
     parameters: pd.DataFrame
@@ -131,6 +134,8 @@ def build_report(
     locations: dict[str, str],
     params: BiasReportParams,
     ranking: dict[str, Any],
+    search: dict[str, Any],
+    implicit: dict[str, Any],
     examples: pd.DataFrame,
     run: dict[str, str],
     **images: Image | Figure,
@@ -141,10 +146,18 @@ def build_report(
         summary=summary,
         metrics=metrics,
         ranking=ranking,
+        search=search,
         artists=table.assign(flag=table["flag"].fillna("")),
         examples=examples,
         parameters=pd.DataFrame(
-            _flatten({"preprocessing": preprocessing, "model": recipe, "tuning": best_params}),
+            _flatten(
+                {
+                    "preprocessing": preprocessing,
+                    "model": recipe,
+                    "tuning": best_params,
+                    "implicit": implicit,
+                }
+            ),
             columns=["parameter", "value"],
         ),
         files=pd.DataFrame(sorted(locations.items()), columns=["dataset", "file"]),
@@ -187,6 +200,29 @@ def _validation(rows: int) -> str:
     return f"validated on {rows:,}"
 
 
+def search_sentence(search: dict[str, Any]) -> str:
+    """One sentence: which setting the search chose and what it gained over conf on validation."""
+    if not search:
+        return "The recommending model's settings were not searched in this run (conf values)."
+    k, val, trials = search["protocol"]["k"], search["validation"], search["trials"]
+    chosen = ", ".join(
+        f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
+        for name, value in search["settings"].items()
+    )
+    conf = val.get(f"conf_ndcg@{k}")
+    against = (
+        f", against {conf:.4f} for the conf values ({val['gain_over_conf']:+.1%})"
+        if conf is not None
+        else ""
+    )
+    return (
+        f"A seeded Optuna search tried {trials['total']} settings "
+        f"({trials.get('pruned', 0)} pruned early) in {search['seconds']:.0f} s on "
+        f"{search['protocol']['listeners']:,} listeners' validation split and chose {chosen}: "
+        f"validation NDCG@{k} {val[f'ndcg@{k}']:.4f}, coverage {val['coverage']:.3f}{against}."
+    )
+
+
 def _verdict(metrics: dict[str, Any]) -> str:
     """One sentence: do the factors beat the bias-only baseline on this data?"""
     ours, bias = metrics["test_mse"], metrics["baseline_bias_mse"]
@@ -200,6 +236,22 @@ def _verdict(metrics: dict[str, Any]) -> str:
         f"({ours:.4f} against {bias:.4f}): what a listener plays a lot is mostly how much they "
         "play and how popular the artist is; the factors earn their keep in ranking, below."
     )
+
+
+def _ranking_section(ranking: dict[str, Any], search: dict[str, Any]) -> str:
+    """The recommending model's holdout ranking against the baselines, and how it was tuned."""
+    protocol = ranking["protocol"]
+    return f"""<h2>Recommending: top-{protocol["k"]} ranking</h2>
+<p>{protocol["holdout_fraction"]:.0%} of each listener's artists held out; every artist the
+listener did not play in training is ranked ({protocol["users"]:,} listeners,
+{protocol["artists"]:,} artists). The rating objective learns only from played pairs, never
+what people do not play, so it ranks below the popularity chart; the implicit objective counts every
+unplayed pair as a weak zero. Coverage: the share of all artists that appear in anyone's top list.</p>
+{_table(ranking_table(ranking))}
+<h3>Tuning the recommending model</h3>
+<p>{html.escape(search_sentence(search))} Its settings are never chosen on the holdout
+above: the search scores a second split cut from the pairs that holdout lets a model see.</p>
+"""
 
 
 def render_report(content: ReportContent) -> str:
@@ -229,13 +281,7 @@ as <code>mean + user bias + artist bias + user vector · artist vector</code>, t
 use no factors. {html.escape(_verdict(metrics))}</p>
 {_table(metrics_table(metrics), "{:.4f}")}
 <p>{metrics["epochs"]} epochs trained; the weights kept are those of epoch {metrics["kept_epoch"]}.</p>
-<h2>Recommending: top-{ranking["protocol"]["k"]} ranking</h2>
-<p>{ranking["protocol"]["holdout_fraction"]:.0%} of each listener's artists held out; every artist the
-listener did not play in training is ranked ({ranking["protocol"]["users"]:,} listeners,
-{ranking["protocol"]["artists"]:,} artists). The rating objective learns only from played pairs, never
-what people do not play, so it ranks below the popularity chart; the implicit objective counts every
-unplayed pair as a weak zero. Coverage: the share of all artists that appear in anyone's top list.</p>
-{_table(ranking_table(ranking))}
+{_ranking_section(ranking, content.search)}
 <h3>Example listeners</h3>
 <p>A few listeners' most-played artists beside what the model recommends them.</p>
 {_table(examples)}

@@ -9,6 +9,8 @@ from music_recommender.pipelines.reporting.figures import (
     plot_bias_distribution,
     plot_grid_search,
     plot_lr_range_test,
+    plot_search_history,
+    plot_search_importances,
     plot_training_loss,
 )
 from music_recommender.pipelines.reporting.page import build_report
@@ -30,10 +32,21 @@ INPUTS = {
     "ranking_metrics",
     "recommendations",
     "interactions",
+    "recommending_study",
+    "recommending_best_params",
+    "implicit_settings",
 }
 # Figures are saved through their `@figure` entry and read back for the page through `@png`
 # (Kedro transcoding: one file, two dataset types, and the runner orders the nodes).
-FIGURES = ("lr_range_test", "grid_search", "training_loss", "artist_bias", "artist_map")
+FIGURES = (
+    "lr_range_test",
+    "grid_search",
+    "training_loss",
+    "artist_bias",
+    "artist_map",
+    "search_history",
+    "search_importances",
+)
 OUTPUTS = {"artist_bias_report", "example_listeners", "report"}
 
 
@@ -57,6 +70,18 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "training_history",
             "training_loss_plot@figure",
             name="plot_training_loss",
+        ),
+        Node(
+            plot_search_history,
+            ["recommending_study", "recommending_best_params"],
+            "search_history_plot@figure",
+            name="plot_search_history",
+        ),
+        Node(
+            plot_search_importances,
+            "recommending_study",
+            "search_importances_plot@figure",
+            name="plot_search_importances",
         ),
         Node(
             artist_bias_table,
@@ -99,6 +124,8 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 "locations": "output_locations",
                 "params": "params:artist_bias",
                 "ranking": "ranking_metrics",
+                "search": "recommending_best_params",
+                "implicit": "implicit_settings",
                 "examples": "example_listeners",
                 "run": "run_info",
                 "weight_distribution": "weight_distribution_plot@png",

@@ -21,6 +21,7 @@ INPUTS = {
     "user_map",
     "id_index",
     "rating_scaler",
+    "recommending_best_params",
 }
 OUTPUTS = {
     "rating_model",
@@ -29,6 +30,7 @@ OUTPUTS = {
     "artist_biases",
     "recipe",
     "implicit_model",
+    "implicit_settings",
     "ranking_metrics",
     "recommendations",
     "similar_artists",

@@ -1,49 +1,36 @@
-"""Model input -> LR range test and latent-size grid search -> best_params.json."""
+"""Tuning: ``tuning.rating`` (the article's LR range test and latent-size grid) and
+``tuning.recommending`` (a seeded Optuna search over the implicit recommender's settings)."""
 
 from __future__ import annotations
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Pipeline
 
-from music_recommender.pipelines.tuning.nodes import (
-    grid_search,
-    run_lr_range_test,
-    sample_for_tuning,
-)
+from music_recommender.pipelines.tuning import rating, recommending
+from music_recommender.pipelines.tuning.recommending.pipeline import SHARED
+
+INPUTS = {
+    "train_ratings",
+    "validation_ratings",
+    "id_index",
+    "interactions",
+    "recommending_study_previous",
+}
+OUTPUTS = {
+    "lr_range_test",
+    "grid_search",
+    "best_params",
+    "recommending_study",
+    "recommending_best_params",
+    "recommending_trials",
+}
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
     """The `tuning` modular pipeline."""
-    nodes = [
-        Node(
-            sample_for_tuning,
-            ["train_ratings", "validation_ratings", "params:sample"],
-            ["train_sample", "validation_sample"],
-            name="sample_for_tuning",
-        ),
-        Node(
-            run_lr_range_test,
-            ["train_sample", "id_index", "params:model", "params:lr_range_test"],
-            "lr_range_test",
-            name="run_lr_range_test",
-        ),
-        Node(
-            grid_search,
-            [
-                "train_sample",
-                "validation_sample",
-                "id_index",
-                "params:model",
-                "params:grid_search",
-                "lr_range_test",
-            ],
-            ["grid_search", "best_params"],
-            name="grid_search",
-        ),
-    ]
     return Pipeline(
-        nodes,
+        [rating.create_pipeline(), recommending.create_pipeline()],
         namespace="tuning",
-        inputs={"train_ratings", "validation_ratings", "id_index"},
-        outputs={"lr_range_test", "grid_search", "best_params"},
-        parameters={"params:model"},
+        inputs=INPUTS,
+        outputs=OUTPUTS,
+        parameters={"params:model", *SHARED.values()},
     )

@@ -3,103 +3,69 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from music_recommender.pmf.checks import check_field_types
-from music_recommender.pmf.ranking import (
-    HoldoutTask,
-    pairs_matrix,
-    per_user_holdout,
-    popularity_scorer,
+from music_recommender.pipelines.ranking_holdout import (
+    RankingParams,
+    RecommendParams,
+    holdout_task,
 )
+from music_recommender.pmf.checks import check_field_types
+from music_recommender.pmf.ranking import pairs_matrix, popularity_scorer
 from music_recommender.pmf.recommender import FactorRecommender, ImplicitRecommender
 from music_recommender.pmf.scaling import RatingScaler
 from music_recommender.pmf.solver import ImplicitConfig
 from music_recommender.top_n import top_n_table
 
 logger = logging.getLogger(__name__)
-OBJECTIVES = ("implicit", "rating")
-_PAIRS = ["user_index", "artist_index", "weight"]
+
+
+MODES = ("tuned", "fixed")
 
 
 @dataclass(frozen=True)
-class RecommendParams:
-    """What to recommend and with which model (``training.recommending.recommend``)."""
+class RecommendingOptions:
+    """Where the implicit model's settings come from (``training.recommending.options``)."""
 
-    objective: str  # implicit: the implicit-feedback model; rating: the article's rating model
-    n: int  # recommendations per listener
-    similar_n: int  # similar artists per artist
-    memory_budget_mb: float  # scores held at once while ranking (rows per batch follow from it)
+    hyperparameters: str  # tuned: tuning.recommending's choice over conf; fixed: conf alone
 
     def __post_init__(self) -> None:
-        check_field_types(self, "training.recommending.recommend")
-        if self.objective == "explicit":
+        check_field_types(self, "training.recommending.options")
+        if self.hyperparameters not in MODES:
             raise ValueError(
-                "training.recommending.recommend.objective 'explicit' is now called 'rating' "
-                "(the article's rating model); set objective: rating"
+                "training.recommending.options.hyperparameters must be one of "
+                f"{', '.join(MODES)}; got {self.hyperparameters!r}"
             )
-        if self.objective not in OBJECTIVES:
-            raise ValueError(
-                "training.recommending.recommend.objective must be one of "
-                f"{', '.join(OBJECTIVES)}; got {self.objective!r}"
-            )
-        for name in ("n", "similar_n", "memory_budget_mb"):
-            if not getattr(self, name) > 0:
-                raise ValueError(
-                    f"training.recommending.recommend.{name} must be > 0; got {getattr(self, name)!r}"
-                )
 
 
-@dataclass(frozen=True)
-class RankingParams:
-    """The per-user holdout of ``ranking_metrics.json`` (``training.recommending.ranking``)."""
-
-    holdout_fraction: float
-    k: int
-    seed: int
-    # Rank for a seeded sample of this many listeners (null = all): scoring every artist for
-    # every listener, three models over, is what ranking costs at Last.fm-360K's size.
-    max_users: int | None
-
-    def __post_init__(self) -> None:
-        check_field_types(self, "training.recommending.ranking")
-        if not 0 < self.holdout_fraction < 1:
-            raise ValueError(
-                "training.recommending.ranking.holdout_fraction must be in (0, 1); "
-                f"got {self.holdout_fraction!r}"
-            )
-        if self.k < 1:
-            raise ValueError(f"training.recommending.ranking.k must be >= 1; got {self.k!r}")
-
-    def sample_users(self, n_users: int) -> np.ndarray | None:
-        """The seeded listeners to rank for (None: all of them)."""
-        if self.max_users is None or self.max_users >= n_users:
-            return None
-        rng = np.random.default_rng(self.seed)
-        return np.sort(rng.choice(n_users, self.max_users, replace=False))
-
-
-def holdout_task(
-    seen: pd.DataFrame, held_out: pd.DataFrame, id_index: dict[str, Any]
-) -> HoldoutTask:
-    """The holdout frames of ``split_holdout`` as a task to score (tables sized by ``id_index``)."""
-    return HoldoutTask(
-        *(seen[c].to_numpy() for c in _PAIRS),
-        held_out=tuple(held_out[c].to_numpy() for c in _PAIRS),
-        n_users=id_index["n_users"],
-        n_items=id_index["n_items"],
-    )
+def resolve_implicit(
+    implicit: ImplicitConfig, best: dict[str, Any], options: RecommendingOptions
+) -> dict[str, Any]:
+    """The settings to fit: conf's ``implicit`` block, with the search's choice when tuned."""
+    if options.hyperparameters == "fixed":
+        return implicit.to_dict()
+    if not best:
+        raise ValueError(
+            "training.recommending.options.hyperparameters is 'tuned' but "
+            "data/06_models/recommending_best_params.json is missing: run the tuning pipeline "
+            "first (kedro run --pipelines tuning,training) or train with conf's settings "
+            "(kedro run --pipelines training --params "
+            "training.recommending.options.hyperparameters=fixed)"
+        )
+    chosen = replace(implicit, **best["settings"])
+    logger.info("Implicit settings from the search: %s", best["settings"])
+    return chosen.to_dict()
 
 
 def fit_implicit_model(
-    interactions: pd.DataFrame, id_index: dict[str, Any], implicit: ImplicitConfig
+    interactions: pd.DataFrame, id_index: dict[str, Any], settings: dict[str, Any]
 ) -> ImplicitRecommender:
     """The implicit-feedback recommender on every listening pair: it learns what people do not play."""
-    return ImplicitRecommender(implicit).fit(
+    return ImplicitRecommender(ImplicitConfig(**settings)).fit(
         interactions["user_index"],
         interactions["artist_index"],
         interactions["weight"],
@@ -153,17 +119,6 @@ def similar_artists(
             "similarity",
         ]
     ]
-
-
-def split_holdout(
-    interactions: pd.DataFrame, ranking: RankingParams
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out ``holdout_fraction`` of each listener's artists: (what models see, what they must find)."""
-    split = per_user_holdout(
-        interactions["user_index"].to_numpy(), ranking.holdout_fraction, ranking.seed
-    )
-    pairs = interactions[_PAIRS]
-    return pairs[split.train].reset_index(drop=True), pairs[split.test].reset_index(drop=True)
 
 
 def holdout_ratings(

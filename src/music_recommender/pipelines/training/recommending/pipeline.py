@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from music_recommender.pipelines.ranking_holdout import split_holdout
 from music_recommender.pipelines.training import rating
 from music_recommender.pipelines.training.recommending.nodes import (
     choose_ranker,
@@ -15,8 +16,8 @@ from music_recommender.pipelines.training.recommending.nodes import (
     fit_implicit_model,
     holdout_ratings,
     recommend_all,
+    resolve_implicit,
     similar_artists,
-    split_holdout,
 )
 
 
@@ -26,7 +27,7 @@ def fit_pipeline() -> Pipeline:
         [
             Node(
                 fit_implicit_model,
-                ["interactions", "id_index", "params:implicit"],
+                ["interactions", "id_index", "implicit_settings"],
                 "implicit_model",
                 name="fit_implicit_model",
             )
@@ -55,9 +56,12 @@ def holdout_pipeline() -> Pipeline:
     implicit = Pipeline(
         fit_pipeline(),
         namespace="holdout",
-        inputs={"interactions": "holdout_seen", "id_index": "id_index"},
+        inputs={
+            "interactions": "holdout_seen",
+            "id_index": "id_index",
+            "implicit_settings": "implicit_settings",
+        },
         outputs={"implicit_model": "holdout_implicit_model"},
-        parameters={"params:implicit": "params:implicit"},
     )
     rating_fit = Pipeline(
         rating.fit_pipeline(),
@@ -91,6 +95,12 @@ def holdout_pipeline() -> Pipeline:
 def create_pipeline(**kwargs: object) -> Pipeline:
     """The ``recommending`` part of ``training`` (namespace ``recommending``)."""
     nodes = [
+        Node(
+            resolve_implicit,
+            ["params:implicit", "recommending_best_params", "params:options"],
+            "implicit_settings",
+            name="resolve_implicit",
+        ),
         fit_pipeline(),
         Node(
             choose_ranker,
@@ -123,6 +133,13 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "rating_model",
             "user_map",
             "artist_map",
+            "recommending_best_params",
         },
-        outputs={"implicit_model", "recommendations", "similar_artists", "ranking_metrics"},
+        outputs={
+            "implicit_model",
+            "implicit_settings",
+            "recommendations",
+            "similar_artists",
+            "ranking_metrics",
+        },
     )

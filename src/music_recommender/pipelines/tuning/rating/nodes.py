@@ -1,4 +1,4 @@
-"""Tuning nodes: the learning-rate range test and the grid search over latent sizes."""
+"""Rating tuning nodes: the learning-rate range test and the grid search over latent sizes."""
 
 from __future__ import annotations
 
@@ -21,22 +21,22 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SampleParams:
-    """How many training ratings tuning sees (``tuning.sample``); null rows = all of them."""
+    """How many training ratings tuning sees (``tuning.rating.sample``); null rows = all of them."""
 
     rows: int | None
     seed: int
 
     def __post_init__(self) -> None:
-        check_field_types(self, "tuning.sample")
+        check_field_types(self, "tuning.rating.sample")
         if self.rows is not None and (isinstance(self.rows, bool) or self.rows < 1):
             raise ValueError(
-                f"tuning.sample.rows must be null or an integer >= 1; got {self.rows!r}"
+                f"tuning.rating.sample.rows must be null or an integer >= 1; got {self.rows!r}"
             )
 
 
 @dataclass(frozen=True)
 class LRRangeParams:
-    """The learning-rate range test (``tuning.lr_range_test``)."""
+    """The learning-rate range test (``tuning.rating.lr_range_test``)."""
 
     start_lr: float
     end_lr: float
@@ -44,19 +44,19 @@ class LRRangeParams:
     margin: float  # suggested rate = rate at the loss minimum / margin
 
     def __post_init__(self) -> None:
-        check_field_types(self, "tuning.lr_range_test")
+        check_field_types(self, "tuning.rating.lr_range_test")
         if not 0 < self.start_lr < self.end_lr:
             raise ValueError(
-                "tuning.lr_range_test needs 0 < start_lr < end_lr; "
+                "tuning.rating.lr_range_test needs 0 < start_lr < end_lr; "
                 f"got start_lr={self.start_lr!r}, end_lr={self.end_lr!r}"
             )
         if self.margin <= 0:
-            raise ValueError(f"tuning.lr_range_test.margin must be > 0; got {self.margin!r}")
+            raise ValueError(f"tuning.rating.lr_range_test.margin must be > 0; got {self.margin!r}")
 
 
 @dataclass(frozen=True)
 class GridParams:
-    """The latent-size (and L2) grid (``tuning.grid_search``); an empty list keeps ``model``'s value."""
+    """The latent-size (and L2) grid (``tuning.rating.grid_search``); an empty list keeps ``model``'s value."""
 
     n_factors: list[int]
     l2: list[float]
@@ -65,12 +65,12 @@ class GridParams:
     holdout_fraction: float  # validation slice of train when the split has no validation part
 
     def __post_init__(self) -> None:
-        check_field_types(self, "tuning.grid_search")
+        check_field_types(self, "tuning.rating.grid_search")
         if self.epochs < 1:
-            raise ValueError(f"tuning.grid_search.epochs must be >= 1; got {self.epochs!r}")
+            raise ValueError(f"tuning.rating.grid_search.epochs must be >= 1; got {self.epochs!r}")
         if not 0 < self.holdout_fraction < 1:
             raise ValueError(
-                "tuning.grid_search.holdout_fraction must be in (0, 1); "
+                "tuning.rating.grid_search.holdout_fraction must be in (0, 1); "
                 f"got {self.holdout_fraction!r}"
             )
 
@@ -191,7 +191,7 @@ def grid_search(
     if table["val_loss"].isna().all():
         raise ValueError(
             f"every grid candidate diverged at learning rate {lr:.3g}: set "
-            "tuning.grid_search.use_suggested_lr=false or lower model.schedule's first rate"
+            "tuning.rating.grid_search.use_suggested_lr=false or lower model.schedule's first rate"
         )
     best = table.loc[table["val_loss"].idxmin()]
     best_params = {

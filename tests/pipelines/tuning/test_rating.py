@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from music_recommender.pipelines.tuning.nodes import (
+from music_recommender.pipelines.tuning.rating.nodes import (
     GridParams,
     LRRangeParams,
     SampleParams,
@@ -78,9 +78,11 @@ def test_grid_search_names_bad_model_parameters(model_input, quick_model) -> Non
 
 
 def test_tuning_parameters_name_their_key() -> None:
-    with pytest.raises(ValueError, match=r"tuning\.lr_range_test needs 0 < start_lr < end_lr"):
+    with pytest.raises(
+        ValueError, match=r"tuning\.rating\.lr_range_test needs 0 < start_lr < end_lr"
+    ):
         LRRangeParams(start_lr=1.0, end_lr=0.1, num_steps=None, margin=1.0)
-    with pytest.raises(ValueError, match=r"tuning\.grid_search\.epochs must be >= 1"):
+    with pytest.raises(ValueError, match=r"tuning\.rating\.grid_search\.epochs must be >= 1"):
         _grid(epochs=0)
 
 
