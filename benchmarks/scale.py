@@ -7,9 +7,10 @@ Each pipeline runs in its own process through a KedroSession (as `kedro run --en
 --pipelines NAME` would), so its peak RSS is its own. Then implicit's ALS (128 factors, the same
 confidence, regularisation and sweeps as the project's implicit model) is fitted on the scale
 run's own ranking holdout and ranked for the same sampled listeners, beside the pipeline's
-NDCG@10; and the solver's CPU time per sweep against ALS is measured on the 100 k-listener
-synthetic (benchmarks/implicit_solver.py). Needs the bench extra for ALS. The last line is one
-JSON object.
+NDCG@10, and so is the generator's own truth (``synthetic.planted_truth``: planted popularity and
+tastes), the best a ranker could do on this data (``oracle_ndcg10``); the solver's CPU time per
+sweep against ALS is measured on the 100 k-listener synthetic (benchmarks/implicit_solver.py).
+Needs the bench extra for ALS. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,25 +78,40 @@ def _catalog(project: Path, runtime: dict) -> tuple[dict, dict]:
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=ENV, runtime_params=runtime) as session:
         context = session.load_context()
-        names = ("interactions", "id_index", "ranking_metrics")
-        return {n: context.catalog.load(n) for n in names}, plain(context.params)
+        names = ("interactions", "id_index", "ranking_metrics", "user_map", "artist_map")
+        names += ("implicit_settings",)
+        data = {n: context.catalog.load(n) for n in names}
+        data["synthetic"] = context.catalog.get("user_artists_raw")._describe()["synthetic"]
+        return data, plain(context.params)
 
 
-def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float, dict]:
-    """(ALS NDCG@k, pipeline NDCG@k, data facts) on the scale run's own holdout and listeners."""
+def oracle_scorer(truth: Any, user_map: Any, artist_map: Any) -> Any:
+    """Scores of the generator's own truth (planted popularity and tastes) for the model's rows."""
+    users = np.searchsorted(truth.user_ids, user_map.sort_values("user_index")["user_id"])
+    artists = np.searchsorted(truth.artist_ids, artist_map.sort_values("artist_index")["artist_id"])
+    table = torch.as_tensor(truth.artist_factors[artists])
+    prior = torch.as_tensor(truth.log_popularity[artists], dtype=torch.float32)
+    tastes = torch.as_tensor(truth.taste * truth.user_factors[users])
+    return lambda batch: torch.addmm(prior, tastes[torch.as_tensor(batch)], table.T)
+
+
+def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[dict, float, dict]:
+    """({ALS, oracle} NDCG@k and coverage, pipeline NDCG@k, data facts) on the scale run's own
+    holdout and sampled listeners."""
     from implicit.cpu.als import AlternatingLeastSquares  # noqa: PLC0415 (bench extra)
 
-    from music_recommender.pipelines.training.recommending.nodes import (  # noqa: PLC0415
+    from music_recommender.pipelines.ranking_holdout import (  # noqa: PLC0415
         RankingParams,
         holdout_task,
         split_holdout,
     )
     from music_recommender.pmf.solver import confidence  # noqa: PLC0415
+    from music_recommender.synthetic import planted_truth  # noqa: PLC0415
 
     data, params = _catalog(project, runtime)
     recommending = params["training"]["recommending"]
     ranking = RankingParams(**recommending["ranking"])
-    implicit = recommending["implicit"]
+    implicit = data["implicit_settings"]  # what the pipeline's model was fitted with
     seen, held_out = split_holdout(data["interactions"], ranking)
     n_users, n_items = data["id_index"]["n_users"], data["id_index"]["n_items"]
     task = holdout_task(seen, held_out, data["id_index"])
@@ -120,9 +137,20 @@ def als_on_the_same_holdout(project: Path, runtime: dict) -> tuple[float, float,
     als = task.evaluate(
         lambda b: users_f[torch.as_tensor(b)] @ items_f.T, ranking.k, budget, sample
     )
+    truth = planted_truth(**data["synthetic"])
+    oracle = task.evaluate(
+        oracle_scorer(truth, data["user_map"], data["artist_map"]), ranking.k, budget, sample
+    )
     key = f"ndcg@{ranking.k}"
     facts = {"rows": len(data["interactions"]), "users": n_users, "artists": n_items}
-    return als[key], data["ranking_metrics"]["models"]["implicit"][key], facts
+    pipeline = data["ranking_metrics"]["models"]["implicit"]
+    anchors = {
+        "als_ndcg10": als[key],
+        "oracle_ndcg10": oracle[key],
+        "oracle_coverage": oracle["coverage"],
+        "coverage": pipeline["coverage"],
+    }
+    return anchors, pipeline[key], facts
 
 
 def solver_ratio() -> float:
@@ -156,8 +184,12 @@ def main() -> None:
     runtime = _runtime_params(None, args.params)
     torch.set_num_threads(1)
     rows = run_pipelines(args.project, runtime)
-    als_ndcg, ndcg, facts = als_on_the_same_holdout(args.project, runtime)
-    print(f"NDCG@10 on the scale holdout: implicit PMF {ndcg:.4f}, implicit's ALS {als_ndcg:.4f}")
+    anchors, ndcg, facts = als_on_the_same_holdout(args.project, runtime)
+    print(
+        f"NDCG@10 on the scale holdout: implicit PMF {ndcg:.4f}, implicit's ALS "
+        f"{anchors['als_ndcg10']:.4f}, the generator's truth {anchors['oracle_ndcg10']:.4f} "
+        f"(ours / truth {ndcg / anchors['oracle_ndcg10']:.2f})"
+    )
     ratio = None if args.skip_ratio else solver_ratio()
     print(
         json.dumps(
@@ -167,7 +199,12 @@ def main() -> None:
                 "peak_rss_gb": round(max(r["peak_rss_gb"] for r in rows), 2),
                 "implicit_sweep_cpu_ratio_vs_als": ratio,
                 "ndcg10": round(ndcg, 4),
-                "als_ndcg10": round(als_ndcg, 4),
+                **{name: round(value, 4) for name, value in anchors.items()},
+                "ndcg10_over_oracle": round(ndcg / anchors["oracle_ndcg10"], 3),
+                "tuning_s": round(next(r["wall_s"] for r in rows if r["pipeline"] == "tuning"), 1),
+                "training_s": round(
+                    next(r["wall_s"] for r in rows if r["pipeline"] == "training"), 1
+                ),
                 "pipelines": {r["pipeline"]: round(r["wall_s"], 1) for r in rows},
             }
         )
