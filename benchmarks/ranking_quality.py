@@ -23,7 +23,11 @@ per-listener median (1 + a log1p(plays / median)), and binary where the model is
   frequency; 12 sweeps of 4 CG steps): alpha0, lambda, {binary, listener median};
 - implicit's ALS (15 iterations): alpha, regularisation, {raw log, listener median};
 - EASE^R: lambda, {binary, listener median};
-plus the rating PMF (the `model` recipe), popularity and random. Fit CPU seconds are those of
+plus the rating PMF (the `model` recipe), popularity and random. Every model's test lists are
+also judged beyond accuracy (ARP, long-tail share, novelty, Gini, entropy, intra-list diversity:
+``pmf/beyond_accuracy.py``), per third of listeners by mainstreaminess and by activity (ours, ALS
+and the chart), and ours is tested against the best anchor over listeners (a paired bootstrap
+95 % interval of the NDCG@10 difference and a Wilcoxon signed-rank p-value). Fit CPU seconds are those of
 the final refit, tuning CPU seconds those of the whole search (one thread, `time.process_time`).
 The last line is one JSON object of medians over seeds (the first factor size).
 """
@@ -42,12 +46,14 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _anchors import fit_als, fit_ease, fit_ials, weights
 from _common import add_compute_arguments, add_project_arguments, model_input, set_threads
 
+from music_recommender.pipelines.training.recommending.evaluation import group_quality, judge
 from music_recommender.pmf import (
     ImplicitConfig,
     ImplicitRecommender,
@@ -55,7 +61,8 @@ from music_recommender.pmf import (
     Ratings,
     Recipe,
 )
-from music_recommender.pmf.ranking import HoldoutTask, popularity_scorer
+from music_recommender.pmf.beyond_accuracy import Catalogue
+from music_recommender.pmf.ranking import HoldoutTask, per_user_metrics, popularity_scorer
 from music_recommender.pmf.scaling import RatingScaler
 
 K = 10
@@ -134,6 +141,34 @@ LABELS = {
 ANCHORS = ("ease", "als", "ials")
 
 
+BEYOND = ("arp", "aplt", "novelty", "gini", "entropy", "ild")
+
+
+def judged(test: HoldoutTask, scorer: Any, catalogue: Catalogue) -> dict[str, Any]:
+    """Test metrics, accuracy and beyond, plus the lists and per-listener NDCG for the groups
+    and the paired test."""
+    ranked = test.rank(scorer, K, BUDGET_MB)
+    metrics = judge(test, ranked, catalogue, K)
+    per_user = per_user_metrics(ranked[1], test.relevant()[ranked[0]], K)
+    return metrics | {"ranked": ranked, "per_user_ndcg": per_user[f"ndcg@{K}"]}
+
+
+def paired(runs: list[dict[str, dict]], ours: str, anchor: str, seed: int = 0) -> dict[str, Any]:
+    """Ours against the anchor over listeners (every seed's pooled): the mean NDCG@k difference,
+    its 95 % paired-bootstrap interval and the Wilcoxon signed-rank p-value."""
+    diff = np.concatenate([r[ours]["per_user_ndcg"] - r[anchor]["per_user_ndcg"] for r in runs])
+    rng = np.random.default_rng(seed)
+    means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {
+        "anchor": anchor,
+        "listeners": len(diff),
+        "mean_ndcg10_difference": float(diff.mean()),
+        "ci95": [float(low), float(high)],
+        "wilcoxon_p": float(stats.wilcoxon(diff).pvalue) if np.any(diff) else 1.0,
+    }
+
+
 def _suggest(trial: optuna.Trial, space: dict[str, Any]) -> dict[str, Any]:
     return {
         name: trial.suggest_categorical(name, bounds)
@@ -143,7 +178,7 @@ def _suggest(trial: optuna.Trial, space: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def tune_and_fit(name, val, test, factors, seed, trials) -> dict[str, Any]:
+def tune_and_fit(name, val, test, factors, seed, trials, catalogue) -> dict[str, Any]:
     """The same seeded TPE budget for every model on validation; refit on all of train; test."""
     fitter, shape = MODELS[name], (test.n_users, test.n_items)
 
@@ -167,7 +202,7 @@ def tune_and_fit(name, val, test, factors, seed, trials) -> dict[str, Any]:
     start = time.process_time()
     scorer = fitter(test.users, test.items, test.plays, *shape, best.params, factors, seed)
     seconds = time.process_time() - start
-    m = test.evaluate(scorer, K, BUDGET_MB)
+    m = judged(test, scorer, catalogue)
     print(  # a line per model: the searches take minutes
         f"seed {seed}, {factors} factors, {name}: best of {trials} trials on validation "
         f"{best.params} (NDCG@{K} {best.value:.4f}); test NDCG@{K} {m[f'ndcg@{K}']:.4f}",
@@ -182,7 +217,7 @@ def tune_and_fit(name, val, test, factors, seed, trials) -> dict[str, Any]:
     }
 
 
-def baselines(val, test, params, seed) -> dict[str, dict]:
+def baselines(val, test, params, seed, catalogue) -> dict[str, dict]:
     """The rating PMF, popularity and random on the same holdout."""
     u, i, w = val.users, val.items, val.plays
     vu, vi, vw = val.held_out
@@ -193,19 +228,19 @@ def baselines(val, test, params, seed) -> dict[str, dict]:
     valid = Ratings.from_arrays(vu, vi, scaler.transform(vw))
     rec = RatingRecommender(recipe).fit(train, valid, test.n_users, test.n_items)
     rating = {
-        **test.evaluate(rec.scorer(), K, BUDGET_MB),
+        **judged(test, rec.scorer(), catalogue),
         "fit_cpu_s": time.process_time() - start,
     }
     generator = torch.Generator().manual_seed(seed)
     return {
         "rating": rating,
         "popularity": {
-            **test.evaluate(popularity_scorer(test.items, test.n_items), K, BUDGET_MB),
+            **judged(test, popularity_scorer(test.items, test.n_items), catalogue),
             "fit_cpu_s": 0.0,
         },
         "random": {
-            **test.evaluate(
-                lambda b: torch.rand(len(b), test.n_items, generator=generator), K, BUDGET_MB
+            **judged(
+                test, lambda b: torch.rand(len(b), test.n_items, generator=generator), catalogue
             ),
             "fit_cpu_s": 0.0,
         },
@@ -221,23 +256,47 @@ def one_seed(data, params, seed, factor_sizes, holdout, trials) -> dict[int, dic
     val = HoldoutTask.split(
         test.users, test.items, test.plays, holdout, seed + 1000, n_users, n_items
     )
-    ease_ = tune_and_fit("ease", val, test, 0, seed, trials)
-    shared = baselines(val, test, params, seed) | {"ease": ease_}
-    return {
-        f: shared
-        | {n: tune_and_fit(n, val, test, f, seed, trials) for n in ("ours", "ials", "als")}
-        for f in factor_sizes
-    }
+    catalogue = Catalogue.from_pairs(test.users, test.items, test.plays, n_users, n_items)
+    ease_ = tune_and_fit("ease", val, test, 0, seed, trials, catalogue)
+    shared = baselines(val, test, params, seed, catalogue) | {"ease": ease_}
+    out = {}
+    for f in factor_sizes:
+        fitted = {
+            n: tune_and_fit(n, val, test, f, seed, trials, catalogue)
+            for n in ("ours", "ials", "als")
+        }
+        models = shared | fitted
+        ranked = {n: models[n]["ranked"] for n in ("ours", "als", "popularity")}
+        out[f] = models | {"groups": group_quality(test, ranked, catalogue, K)}
+    return out
 
 
 def summary(runs: list[dict[str, dict]]) -> dict[str, dict[str, float]]:
     """Medians over seeds of each model's metrics."""
-    cols = [f"precision@{K}", f"recall@{K}", f"ndcg@{K}", f"map@{K}", "coverage", "fit_cpu_s"]
-    tuned = ["validation_ndcg10", "tuning_cpu_s"]
+    cols = [f"precision@{K}", f"recall@{K}", f"ndcg@{K}", f"map@{K}", "coverage", *BEYOND]
+    tuned = ["fit_cpu_s", "validation_ndcg10", "tuning_cpu_s"]
     return {
         n: {c: statistics.median(r[n].get(c, float("nan")) for r in runs) for c in cols + tuned}
         for n in LABELS
     }
+
+
+def print_groups(per_seed: list[dict[str, Any]]) -> None:
+    """Median over seeds of NDCG@k and ARP per listener group: ours, ALS and the chart."""
+    for split in ("mainstreaminess", "activity"):
+        print(
+            f"\n| {split} | played ARP | ours NDCG | ALS NDCG | chart NDCG | ours ARP | ALS ARP | chart ARP |"
+        )
+        print("| --- " * 8 + "|")
+        for group in ("low", "mid", "high"):
+            cells = [s[split][group] for s in per_seed]
+            values = [statistics.median(c["played_arp"] for c in cells)]
+            for key in (f"ndcg@{K}", "arp"):
+                values += [
+                    statistics.median(c[n][key] for c in cells)
+                    for n in ("ours", "als", "popularity")
+                ]
+            print(f"| {group} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
 
 def main() -> None:
@@ -267,8 +326,16 @@ def main() -> None:
             print(f"| {label} | " + " | ".join(f"{med[n][c]:.3f}" for c in cols) + " |")
         for n in ("ours", *ANCHORS):
             print(f"{n}: settings per seed: {[r[factors][n]['setting'] for r in runs]}")
-    med = summary([r[args.factors[0]] for r in runs])
+        print_groups([r[factors]["groups"] for r in runs])
+    first = [r[args.factors[0]] for r in runs]
+    med = summary(first)
     anchor = max(ANCHORS, key=lambda n: med[n][f"ndcg@{K}"])
+    test = paired(first, "ours", anchor)
+    print(
+        f"ours - {anchor}, NDCG@{K} per listener over {test['listeners']:,} (listener, seed) "
+        f"pairs: {test['mean_ndcg10_difference']:+.4f}, 95 % CI [{test['ci95'][0]:+.4f}, "
+        f"{test['ci95'][1]:+.4f}], Wilcoxon p = {test['wilcoxon_p']:.3g}"
+    )
     print(
         json.dumps(
             {
@@ -281,6 +348,8 @@ def main() -> None:
                 "validation_ndcg10": round(med["ours"]["validation_ndcg10"], 4),
                 "tuning_cpu_s": {n: round(med[n]["tuning_cpu_s"], 1) for n in ("ours", *ANCHORS)},
                 "trials": args.trials,
+                "paired": test,
+                "beyond": {n: {c: round(med[n][c], 4) for c in BEYOND} for n in ("ours", anchor)},
                 "factors": args.factors[0],
                 "holdout": args.holdout,
             }

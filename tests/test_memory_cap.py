@@ -16,7 +16,7 @@ _CHILD = textwrap.dedent(
     import numpy as np, pandas as pd, torch
     from music_recommender.pmf import PMF, ImplicitRecommender
     from music_recommender.pipelines.ranking_holdout import (
-        RankingParams, RecommendParams, split_holdout,
+        BeyondAccuracyParams, RankingParams, RecommendParams, split_holdout,
     )
     from music_recommender.pipelines.training.recommending.nodes import (
         evaluate_ranking, recommend_all, similar_artists,
@@ -46,7 +46,8 @@ _CHILD = textwrap.dedent(
     ranking = RankingParams(0.2, 10, 0, max_users=None)
     seen, held_out = split_holdout(interactions, ranking)
     shape = {"n_users": n_users, "n_items": n_items}
-    out = evaluate_ranking(model, model, seen, held_out, shape, ranking, params)
+    beyond = BeyondAccuracyParams(0.8, 8, [0.0, 0.1], 0, tradeoff_users=2000)
+    out = evaluate_ranking(model, model, seen, held_out, shape, ranking, params, beyond)
     assert out["protocol"]["users"] > 0
     print("ok")
     """

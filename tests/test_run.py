@@ -87,7 +87,7 @@ def test_default_run_trains_and_reports(kedro_project: Path, raw_folder: Path) -
     ).set_index("id")["name"]
     assert table["artist_name"].tolist() == names.loc[table["artist_id"]].tolist()
     page = latest(data / "08_reporting/report.html").read_text()
-    assert page.count("data:image/png;base64,") == 8
+    assert page.count("data:image/png;base64,") == 10
     assert "data/08_reporting/artist_bias.csv" in page and "data/06_models/best_params.json" in page
 
 

@@ -81,6 +81,16 @@ def test_a_run_is_one_mlflow_run_with_parameters_metrics_and_artifacts(
         assert key in metrics, sorted(metrics)
     assert 0 < metrics["ranking.models.implicit.ndcg_at_10"] <= 1
     assert "ranking.models.implicit.coverage" in metrics
+    # beyond accuracy, per listener group, and the popularity-penalty trade-off
+    for key in (
+        "ranking.models.implicit.aplt",
+        "ranking.models.popularity.gini",
+        "ranking.groups.mainstreaminess.low.implicit.ndcg_at_10",
+        "ranking.groups.mainstreaminess.high.rating.arp",
+        "ranking.tradeoff.lambda_0.1.coverage",
+        "tuning.recommending.validation.ndcg_at_10",  # the search's choice
+    ):
+        assert key in metrics, sorted(metrics)
     assert tracked.data.tags["kedro.env"] == "local"
     artifacts = _artifacts(uri, tracked.info.run_id)
     for name in (
@@ -90,6 +100,7 @@ def test_a_run_is_one_mlflow_run_with_parameters_metrics_and_artifacts(
         "report/artist_bias.csv",
         "figures/artist_map.png",
         "metrics/metrics.json",
+        "tuning/recommending_trials.csv",  # every trial of the search
     ):
         assert name in artifacts, sorted(artifacts)
     saved = latest(kedro_project / "data/06_models/rating_model.pt").read_bytes()

@@ -28,6 +28,8 @@ class RecommendParams:
     n: int  # recommendations per listener
     similar_n: int  # similar artists per artist
     memory_budget_mb: float  # scores held at once while ranking (rows per batch follow from it)
+    # Rank by score - popularity_penalty * log(1 + listeners): 0 = the plain lists.
+    popularity_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.recommending.recommend")
@@ -46,6 +48,11 @@ class RecommendParams:
                 raise ValueError(
                     f"training.recommending.recommend.{name} must be > 0; got {getattr(self, name)!r}"
                 )
+        if not 0 <= self.popularity_penalty < float("inf"):
+            raise ValueError(
+                "training.recommending.recommend.popularity_penalty must be a finite number >= 0; "
+                f"got {self.popularity_penalty!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,42 @@ class RankingParams:
             return None
         rng = np.random.default_rng(self.seed)
         return np.sort(rng.choice(n_users, self.max_users, replace=False))
+
+
+@dataclass(frozen=True)
+class BeyondAccuracyParams:
+    """How lists are judged besides accuracy (``training.recommending.beyond_accuracy``)."""
+
+    head_share: float  # the short head: the most played artists that hold this share of plays
+    reference_dims: int  # co-listening SVD dimensions: the vectors intra-list diversity uses
+    penalties: list[float]  # popularity penalties whose trade-off the report shows
+    seed: int
+    # Listeners ranked for the trade-off curve (a seeded sample of the ranked ones; null = all):
+    # each penalty re-ranks every artist exactly for each of them.
+    tradeoff_users: int | None = None
+
+    def __post_init__(self) -> None:
+        check_field_types(self, "training.recommending.beyond_accuracy")
+        where = "training.recommending.beyond_accuracy"
+        if not 0 < self.head_share <= 1:
+            raise ValueError(f"{where}.head_share must be in (0, 1]; got {self.head_share!r}")
+        if self.reference_dims < 1:
+            raise ValueError(f"{where}.reference_dims must be >= 1; got {self.reference_dims!r}")
+        if any(not 0 <= p < float("inf") for p in self.penalties):
+            raise ValueError(
+                f"{where}.penalties must be finite numbers >= 0; got {self.penalties!r}"
+            )
+        if self.tradeoff_users is not None and self.tradeoff_users < 1:
+            raise ValueError(
+                f"{where}.tradeoff_users must be null or >= 1; got {self.tradeoff_users!r}"
+            )
+
+    def tradeoff_sample(self, users: np.ndarray) -> np.ndarray:
+        """The seeded listeners the trade-off curve ranks for, among ``users``."""
+        if self.tradeoff_users is None or self.tradeoff_users >= len(users):
+            return users
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(users, self.tradeoff_users, replace=False))
 
 
 def holdout_task(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -261,14 +262,14 @@ def similar_items(
     return index, sims
 
 
-def ranking_metrics(
+def per_user_metrics(
     recommended: np.ndarray, relevant: sparse.csr_matrix, k: int
-) -> dict[str, float]:
-    """Sums of P@k, R@k, NDCG@k, MAP@k over rows with relevant items, and how many such rows.
+) -> dict[str, np.ndarray]:
+    """P@k, R@k, NDCG@k and AP@k of each row that has relevant items (``rows`` says which).
 
     Row ``r`` of ``recommended`` is judged against row ``r`` of ``relevant``. P@k = hits / k;
     R@k = hits / |relevant|; NDCG@k with binary gains and the ideal ranking of min(k, |relevant|)
-    hits; MAP@k averages precision at each hit over min(k, |relevant|).
+    hits; AP@k averages precision at each hit over min(k, |relevant|).
     """
     recommended = np.asarray(recommended)[:, :k]
     n_relevant = np.diff(relevant.indptr)
@@ -281,12 +282,21 @@ def ranking_metrics(
     ideal_dcg = np.cumsum(discounts)[ideal - 1] if len(ideal) else ideal
     precision_at = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
     return {
-        f"precision@{k}": float((hits.sum(1) / k).sum()),
-        f"recall@{k}": float((hits.sum(1) / n_relevant).sum()),
-        f"ndcg@{k}": float(((hits * discounts[: hits.shape[1]]).sum(1) / ideal_dcg).sum()),
-        f"map@{k}": float(((precision_at * hits).sum(1) / ideal).sum()),
-        "users": int(keep.sum()),
+        "rows": np.flatnonzero(keep),
+        f"precision@{k}": hits.sum(1) / k,
+        f"recall@{k}": hits.sum(1) / n_relevant,
+        f"ndcg@{k}": (hits * discounts[: hits.shape[1]]).sum(1) / ideal_dcg,
+        f"map@{k}": (precision_at * hits).sum(1) / ideal,
     }
+
+
+def ranking_metrics(
+    recommended: np.ndarray, relevant: sparse.csr_matrix, k: int
+) -> dict[str, float]:
+    """Sums of P@k, R@k, NDCG@k, MAP@k over rows with relevant items, and how many such rows."""
+    per_user = per_user_metrics(recommended, relevant, k)
+    rows = per_user.pop("rows")
+    return {name: float(values.sum()) for name, values in per_user.items()} | {"users": len(rows)}
 
 
 @dataclass(frozen=True)
@@ -323,6 +333,23 @@ class HoldoutTask:
             n_items=n_items,
         )
 
+    def relevant(self) -> sparse.csr_matrix:
+        """The held-out pairs, a row per listener: what each must find."""
+        return pairs_matrix(*self.held_out[:2], self.n_users, self.n_items)
+
+    def rank(
+        self, scorer: Scorer, k: int, budget_mb: float, users: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(listener rows, each one's top ``k`` artist rows), their training pairs excluded."""
+        seen = pairs_matrix(self.users, self.items, self.n_users, self.n_items)
+        size = rows_per_batch(self.n_items, budget_mb)
+        everyone = np.arange(self.n_users) if users is None else np.asarray(users, dtype=np.int64)
+        lists = np.empty((len(everyone), min(k, self.n_items)), dtype=np.int64)
+        for start in range(0, len(everyone), size):
+            batch = everyone[start : start + size]
+            lists[start : start + size] = _batch_top_n(scorer, batch, seen[batch], k)[0]
+        return everyone, lists
+
     def evaluate(
         self, scorer: Scorer, k: int, budget_mb: float, users: np.ndarray | None = None
     ) -> dict[str, float]:
@@ -331,18 +358,13 @@ class HoldoutTask:
         ``users``: whom to rank for (default: everyone). Coverage = distinct artists in their
         top ``k`` lists / all artists.
         """
-        seen = pairs_matrix(self.users, self.items, self.n_users, self.n_items)
-        relevant = pairs_matrix(*self.held_out[:2], self.n_users, self.n_items)
-        size = rows_per_batch(self.n_items, budget_mb)
-        everyone = np.arange(self.n_users) if users is None else np.asarray(users, dtype=np.int64)
-        sums: dict[str, float] = {}
-        shown = np.zeros(self.n_items, dtype=bool)
-        for start in range(0, len(everyone), size):
-            batch = everyone[start : start + size]
-            index, _ = _batch_top_n(scorer, batch, seen[batch], k)
-            shown[index.ravel()] = True
-            for key, value in ranking_metrics(index, relevant[batch], k).items():
-                sums[key] = sums.get(key, 0.0) + value
-        users = int(sums.pop("users", 0))
-        means = {key: value / max(users, 1) for key, value in sums.items()}
-        return {**means, "coverage": float(shown.mean()), "users": users}
+        everyone, lists = self.rank(scorer, k, budget_mb, users)
+        return summary(per_user_metrics(lists, self.relevant()[everyone], k), lists, self.n_items)
+
+
+def summary(per_user: dict[str, np.ndarray], lists: np.ndarray, n_items: int) -> dict[str, Any]:
+    """Means of the per-listener metrics over listeners with held-out pairs, and coverage."""
+    users = len(per_user["rows"])
+    means = {k: float(v.sum()) / max(users, 1) for k, v in per_user.items() if k != "rows"}
+    coverage = len(np.unique(lists[lists >= 0])) / n_items
+    return {**means, "coverage": float(coverage), "users": users}

@@ -36,6 +36,7 @@ from music_recommender.pmf.model import PMF
 from music_recommender.pmf.persistence import read_payload, to_bytes, write_atomic
 from music_recommender.pmf.ranking import (
     FactorScorer,
+    Scorer,
     item_bias,
     pairs_matrix,
     recommend,
@@ -104,8 +105,16 @@ class FactorRecommender:
         other.memory_budget_mb = _budget(memory_budget_mb)
         return other
 
-    def scorer(self) -> FactorScorer:
-        """Scores for batches of listener rows (``pmf.ranking``'s evaluation takes one)."""
+    def scorer(
+        self, popularity_penalty: float = 0.0, popularity: np.ndarray | None = None
+    ) -> Scorer:
+        """Scores for batches of listener rows (``pmf.ranking``'s evaluation takes one).
+
+        With ``popularity_penalty`` (see ``recommend``) the scores are re-ranked, exact float32.
+        """
+        if popularity_penalty:
+            offset = self._popularity_offset(popularity_penalty, popularity)
+            return self._exact_scorer(self.fitted.user_factors.weight.detach(), offset)
         if self._scorer is None or self._scorer.model is not self.model:
             self._scorer = FactorScorer(self.fitted)
         return self._scorer
@@ -120,6 +129,8 @@ class FactorRecommender:
         items: Any = None,
         exclude: Any = None,
         user_items: sparse.csr_matrix | None = None,
+        popularity_penalty: float = 0.0,
+        popularity: np.ndarray | None = None,
     ) -> Lists:
         """The ``n`` best artists for each listener row in ``users``, best first.
 
@@ -127,13 +138,17 @@ class FactorRecommender:
         entry of ``users``, as implicit's), by default the pairs the model was fitted on.
         ``items``: rank only these artists (an allow-list); ``exclude``: never these (a
         deny-list). Rows with fewer artists left than ``n`` are padded with -1 scored ``-inf``.
+        ``popularity_penalty`` (lambda): rank by ``score - lambda * log(1 + listeners)``, the
+        artists' listener counts ``popularity`` (by default those of the fitted pairs): a knob
+        that trades a little accuracy for more of the long tail; 0 gives the plain lists.
         """
         users = self._rows(users, self.n_users, "users")
         played = self._played(users, filter_played, user_items)
-        if items is None:  # bfloat16 candidates, exact scores (pmf.ranking.FactorScorer)
+        if items is None and not popularity_penalty:  # bfloat16 candidates, exact scores
             return self._ranked(self.scorer(), users, played, n, exclude)
         vectors = self.fitted.user_factors.weight.detach()
-        return self._ranked_among(vectors, users, played, n, items, exclude)
+        offset = self._popularity_offset(popularity_penalty, popularity)
+        return self._ranked_among(vectors, users, played, n, items, exclude, offset)
 
     def recommend_new(
         self, artists: Any, plays: Any, n: int = 10, items: Any = None, exclude: Any = None
@@ -262,22 +277,46 @@ class FactorRecommender:
         n: int,
         items: Any,
         exclude: Any,
+        offset: torch.Tensor | None = None,
     ) -> Lists:
         """Exact float32 scores of ``vectors[rows]`` over the allow-list (every artist: None)."""
-        model = self.fitted
-        table = model.item_factors.weight.detach()
-        bias = item_bias(model)
         columns = None
         if items is not None:
             columns = np.unique(self._rows(items, self.n_items, "items"))
+        scorer = self._exact_scorer(vectors, offset, columns)
+        return self._ranked(scorer, rows, played, n, exclude, columns)
+
+    def _exact_scorer(
+        self, vectors: torch.Tensor, offset: torch.Tensor | None, columns: np.ndarray | None = None
+    ) -> Scorer:
+        """``bias (+ offset) + vectors[batch] . artists`` in float32, over ``columns`` if given."""
+        model = self.fitted
+        table = model.item_factors.weight.detach()
+        bias = item_bias(model) if offset is None else item_bias(model) + offset.to(table)
+        if columns is not None:
             pick = torch.from_numpy(columns).to(table.device)
             table, bias = table[pick], bias[pick]
 
         def scorer(batch: np.ndarray) -> torch.Tensor:
-            chosen = vectors[torch.from_numpy(batch).to(vectors.device)].to(table)
+            chosen = vectors[torch.from_numpy(np.asarray(batch)).to(vectors.device)].to(table)
             return torch.addmm(bias, chosen, table.T).cpu().float()
 
-        return self._ranked(scorer, rows, played, n, exclude, columns)
+        return scorer
+
+    def _popularity_offset(
+        self, penalty: float, popularity: np.ndarray | None
+    ) -> torch.Tensor | None:
+        """``-penalty * log(1 + listeners)`` per artist (None for no penalty)."""
+        if not penalty:
+            return None
+        if not np.isfinite(penalty) or penalty < 0:
+            raise ValueError(f"popularity_penalty must be a finite number >= 0; got {penalty!r}")
+        if popularity is None:
+            if self.user_items is None:
+                raise ValueError("popularity_penalty needs the artists' listener counts")
+            popularity = np.bincount(self.user_items.indices, minlength=self.n_items)
+        counts = torch.as_tensor(np.asarray(popularity, dtype=np.float64), dtype=torch.float32)
+        return -float(penalty) * torch.log1p(counts)
 
 
 def _budget(memory_budget_mb: float) -> float:

@@ -9,6 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from music_recommender.pipelines.ranking_holdout import (
+    BeyondAccuracyParams,
     RankingParams,
     RecommendParams,
     split_holdout,
@@ -130,6 +131,7 @@ def _run_recommending(
         "params:recommending.recommend": RECOMMEND,
         "params:recommending.ranking": ranking,
         "params:recommending.options": RecommendingOptions("fixed"),
+        "params:recommending.beyond_accuracy": BeyondAccuracyParams(0.8, 4, [0.0, 0.1], 0),
         "recommending_best_params": {},
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
@@ -144,6 +146,10 @@ def test_ranking_holdout_reports_every_model(model_input, rating_model) -> None:
     assert set(ranking["models"]) == {"implicit", "rating", "popularity"}
     for metrics in ranking["models"].values():
         assert {"precision@5", "recall@5", "ndcg@5", "map@5", "coverage"} <= set(metrics)
+        assert {"arp", "aplt", "novelty", "gini", "entropy", "ild"} <= set(metrics)
+    assert set(ranking["groups"]) == {"mainstreaminess", "activity"}
+    assert set(ranking["groups"]["mainstreaminess"]) == {"low", "mid", "high"}
+    assert set(ranking["tradeoff"]) == {"lambda_0", "lambda_0.1"}
     assert ranking["protocol"]["k"] == 5 and ranking["protocol"]["held_out_pairs"] > 0
     assert ranking["protocol"]["artists"] == model_input["id_index"]["n_items"]
 

@@ -284,3 +284,46 @@ def plot_search_importances(study: Any) -> Figure:
     ax.barh(names, shares, color="#1f77b4")
     ax.set(xlabel="share of the validation NDCG's variance", title="Which settings mattered")
     return fig
+
+
+def plot_group_calibration(ranking: dict[str, Any]) -> Figure:
+    """Per third of listeners by mainstreaminess: how popular what they play is, against what
+    each model recommends them (a calibrated model would track the played bars)."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    cells = ranking["groups"]["mainstreaminess"]
+    groups = list(cells)
+    series = {"played": [cells[g]["played_arp"] for g in groups]}
+    series |= {name: [cells[g][name]["arp"] for g in groups] for name in ("implicit", "popularity")}
+    width = 0.8 / len(series)
+    colours = {"played": "#7f7f7f", "implicit": "#1f77b4", "popularity": "#ff7f0e"}
+    labels = {"played": "what they play", "implicit": "PMF, implicit", "popularity": "most popular"}
+    for i, (name, values) in enumerate(series.items()):
+        xs = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(xs, heights, width, color=colours[name], label=labels[name])
+    ax.set_xticks(np.arange(len(groups)), [f"{g} mainstreaminess" for g in groups])
+    ax.set(
+        ylabel="mean share of listeners of the artists",
+        title="Popularity: played against recommended",
+    )
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_tradeoff(ranking: dict[str, Any]) -> Figure:
+    """NDCG@k against the long-tail share and coverage as the popularity penalty grows."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    k = ranking["protocol"]["k"]
+    points = sorted(ranking["tradeoff"].values(), key=lambda p: p["penalty"])
+    ndcg = [p[f"ndcg@{k}"] for p in points]
+    ax.plot([p["aplt"] for p in points], ndcg, "o-", color="#1f77b4", label="long-tail share")
+    ax.plot([p["coverage"] for p in points], ndcg, "s--", color="#2ca02c", label="coverage")
+    for p in points:
+        ax.annotate(f"λ={p['penalty']:g}", (p["aplt"], p[f"ndcg@{k}"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)  # fmt: skip
+    ax.set(xlabel="share of the lists (long tail) / of all artists (coverage)",
+           ylabel=f"holdout NDCG@{k}", title="Popularity penalty: accuracy against the long tail")  # fmt: skip
+    ax.legend(fontsize=8)
+    return fig

@@ -18,7 +18,9 @@ from PIL.Image import Image
 
 from music_recommender.pipelines.reporting.tables import (
     BiasReportParams,
+    beyond_table,
     facts_table,
+    groups_table,
     metrics_table,
     ranking_table,
 )
@@ -95,6 +97,8 @@ FIGURE_TITLES = {
     "artist_map": "Artist vectors of the recommending model in two dimensions (PCA)",
     "search_history": "Search over the recommending model settings: validation NDCG per trial",
     "search_importances": "Which recommending model settings the validation NDCG depends on",
+    "group_calibration": "Popularity of what listeners play against what each model recommends, by mainstreaminess",
+    "tradeoff": "Popularity penalty: holdout NDCG against long-tail share and coverage",
 }
 
 
@@ -254,6 +258,57 @@ above: the search scores a second split cut from the pairs that holdout lets a m
 """
 
 
+def beyond_findings(ranking: dict[str, Any]) -> list[str]:
+    """One sentence per finding: whom the lists serve worst, how popular they are, the knob."""
+    k, models = ranking["protocol"]["k"], ranking["models"]
+    if "groups" not in ranking:
+        return []
+    names = {"mainstreaminess": "mainstreaminess", "activity": "activity (artists played)"}
+    found = []
+    for split, worst in ranking.get("worst_served", {}).items():
+        found.append(
+            f"By {names[split]}, the {worst['group']} third is served worst: NDCG@{k} "
+            f"{worst[f'ndcg@{k}']:.3f}, {worst['gap']:.0%} below the {worst['best_group']} third."
+        )
+    ours, chart = models["implicit"], models["popularity"]
+    found.append(
+        f"The recommending model's lists average a reach of {ours['arp']:.3f} of listeners against "
+        f"{chart['arp']:.3f} for the popularity chart; {ours['aplt']:.1%} of what it shows is from "
+        f"the long tail ({ranking['protocol']['long_tail_artists']:,} artists outside the short head "
+        f"that holds {ranking['protocol']['head_share']:.0%} of plays)."
+    )
+    points = sorted(ranking["tradeoff"].values(), key=lambda p: p["penalty"])
+    if len(points) > 1:
+        base, mid = points[0], points[len(points) // 2]
+        found.append(
+            f"A popularity penalty of {mid['penalty']:g} moves the long-tail share from "
+            f"{base['aplt']:.1%} to {mid['aplt']:.1%} and coverage from {base['coverage']:.3f} to "
+            f"{mid['coverage']:.3f} for {1 - mid[f'ndcg@{k}'] / base[f'ndcg@{k}']:.0%} of NDCG@{k} "
+            "(training.recommending.recommend.popularity_penalty; 0 today)."
+        )
+    return found
+
+
+def _beyond_section(ranking: dict[str, Any]) -> str:
+    """Popularity bias, novelty, diversity and quality per listener group."""
+    findings = beyond_findings(ranking)
+    if not findings:
+        return ""
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in findings)
+    return f"""<h2>Beyond accuracy</h2>
+<ul>{items}</ul>
+<p>ARP: the mean share of listeners who play a recommended artist; long-tail share: of the lists,
+artists outside the short head; novelty: the mean <code>-log2</code> of that share; Gini and entropy:
+how evenly all recommendations spread over the artists; diversity: 1 - the mean cosine between a
+list's artists in one co-listening embedding shared by every model.</p>
+{_table(beyond_table(ranking))}
+<h3>Quality per listener group</h3>
+<p>{html.escape(ranking["protocol"]["groups"])}.</p>
+{_table(groups_table(ranking, "mainstreaminess"))}
+{_table(groups_table(ranking, "activity"))}
+"""
+
+
 def render_report(content: ReportContent) -> str:
     """One page that explains the run without the code: parameters, data, figures, metrics, artists."""
     summary, metrics, ranking = content.summary, content.metrics, content.ranking
@@ -282,7 +337,7 @@ use no factors. {html.escape(_verdict(metrics))}</p>
 {_table(metrics_table(metrics), "{:.4f}")}
 <p>{metrics["epochs"]} epochs trained; the weights kept are those of epoch {metrics["kept_epoch"]}.</p>
 {_ranking_section(ranking, content.search)}
-<h3>Example listeners</h3>
+{_beyond_section(ranking)}<h3>Example listeners</h3>
 <p>A few listeners' most-played artists beside what the model recommends them.</p>
 {_table(examples)}
 <h2>Data</h2>

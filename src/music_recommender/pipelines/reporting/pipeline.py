@@ -8,9 +8,11 @@ from music_recommender.pipelines.reporting.figures import (
     plot_artist_map,
     plot_bias_distribution,
     plot_grid_search,
+    plot_group_calibration,
     plot_lr_range_test,
     plot_search_history,
     plot_search_importances,
+    plot_tradeoff,
     plot_training_loss,
 )
 from music_recommender.pipelines.reporting.page import build_report
@@ -46,6 +48,8 @@ FIGURES = (
     "artist_map",
     "search_history",
     "search_importances",
+    "group_calibration",
+    "tradeoff",
 )
 OUTPUTS = {"artist_bias_report", "example_listeners", "report"}
 
@@ -83,6 +87,13 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "search_importances_plot@figure",
             name="plot_search_importances",
         ),
+        Node(
+            plot_group_calibration,
+            "ranking_metrics",
+            "group_calibration_plot@figure",
+            name="plot_group_calibration",
+        ),
+        Node(plot_tradeoff, "ranking_metrics", "tradeoff_plot@figure", name="plot_tradeoff"),
         Node(
             artist_bias_table,
             ["artist_biases", "params:artist_bias"],

@@ -102,13 +102,51 @@ def example_listeners(
     return pd.DataFrame(rows)
 
 
+MODEL_LABELS = {
+    "implicit": "PMF, implicit objective",
+    "rating": "PMF, rating objective",
+    "popularity": "most popular",
+}
+BEYOND = {
+    "arp": "ARP",
+    "aplt": "long-tail share",
+    "novelty": "novelty (bits)",
+    "gini": "Gini",
+    "entropy": "entropy (bits)",
+    "ild": "diversity (ILD)",
+    "coverage": "coverage",
+}
+
+
+def beyond_table(ranking: dict[str, Any]) -> pd.DataFrame:
+    """What each model's lists are made of: popularity, long tail, novelty, spread, diversity."""
+    rows = [
+        {
+            "model": MODEL_LABELS.get(name, name),
+            **{label: m.get(key) for key, label in BEYOND.items()},
+        }
+        for name, m in ranking["models"].items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def groups_table(ranking: dict[str, Any], split: str) -> pd.DataFrame:
+    """NDCG@k, recall@k and ARP per listener group and model, beside what the group plays."""
+    k = ranking["protocol"]["k"]
+    rows = []
+    for group, cell in ranking["groups"][split].items():
+        row: dict[str, Any] = {split: group, "listeners": cell["listeners"]}
+        row["played ARP"] = cell["played_arp"]
+        for name in ranking["models"]:
+            row[f"{name} NDCG@{k}"] = cell[name][f"ndcg@{k}"]
+            row[f"{name} ARP"] = cell[name]["arp"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def ranking_table(ranking: dict[str, Any]) -> pd.DataFrame:
     k = ranking["protocol"]["k"]
-    labels = {
-        "implicit": "PMF, implicit objective",
-        "rating": "PMF, rating objective",
-        "popularity": "most popular",
-    }
+    labels = MODEL_LABELS
     columns = {"precision": "P", "recall": "R", "ndcg": "NDCG", "map": "MAP"}
     rows = [
         {

@@ -10,10 +10,18 @@ import numpy as np
 import pandas as pd
 
 from music_recommender.pipelines.ranking_holdout import (
+    BeyondAccuracyParams,
     RankingParams,
     RecommendParams,
     holdout_task,
 )
+from music_recommender.pipelines.training.recommending.evaluation import (
+    group_quality,
+    judge,
+    tradeoff,
+    worst_served,
+)
+from music_recommender.pmf.beyond_accuracy import Catalogue
 from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.ranking import pairs_matrix, popularity_scorer
 from music_recommender.pmf.recommender import FactorRecommender, ImplicitRecommender
@@ -96,7 +104,14 @@ def recommend_all(
         interactions["user_index"], interactions["artist_index"], ranker.n_users, ranker.n_items
     )
     ranker = ranker.with_budget(params.memory_budget_mb)
-    index, scores = ranker.recommend(rows, params.n, user_items=played[rows])
+    listeners = np.bincount(interactions["artist_index"], minlength=ranker.n_items)
+    index, scores = ranker.recommend(
+        rows,
+        params.n,
+        user_items=played[rows],
+        popularity_penalty=params.popularity_penalty,
+        popularity=listeners,
+    )
     return top_n_table(index, scores, artist_map, {"user_id": users["user_id"].to_numpy()})
 
 
@@ -141,9 +156,15 @@ def evaluate_ranking(
     id_index: dict[str, Any],
     ranking: RankingParams,
     recommend_params: RecommendParams,
+    beyond: BeyondAccuracyParams,
 ) -> dict[str, Any]:
-    """Top-k quality of the implicit model, the rating model and popularity on the holdout."""
+    """The implicit model, the rating model and popularity on the holdout: accuracy, what the
+    lists are made of (popularity, novelty, diversity), whom they serve, and the penalty trade-off."""
     task = holdout_task(seen, held_out, id_index)
+    catalogue = Catalogue.from_pairs(
+        task.users, task.items, task.plays, task.n_users, task.n_items,
+        beyond.head_share, beyond.reference_dims, beyond.seed,
+    )  # fmt: skip
     scorers = {
         "implicit": implicit.scorer(),
         "rating": rating.scorer(),
@@ -151,17 +172,22 @@ def evaluate_ranking(
     }
     k, budget = ranking.k, recommend_params.memory_budget_mb
     users = ranking.sample_users(task.n_users)
-    results = {name: task.evaluate(scorer, k, budget, users) for name, scorer in scorers.items()}
+    ranked = {name: task.rank(scorer, k, budget, users) for name, scorer in scorers.items()}
+    results = {name: judge(task, lists, catalogue, k) for name, lists in ranked.items()}
     for name, metrics in results.items():
         logger.info(
-            "Ranking %s: NDCG@%d %.3f, coverage %.3f",
-            name,
-            k,
-            metrics[f"ndcg@{k}"],
-            metrics["coverage"],
-        )
+            "Ranking %s: NDCG@%d %.3f, coverage %.3f, long-tail share %.3f, novelty %.2f bits",
+            name, k, metrics[f"ndcg@{k}"], metrics["coverage"], metrics["aplt"], metrics["novelty"],
+        )  # fmt: skip
+    listeners = np.bincount(task.items, minlength=task.n_items)
+    penalised = {p: implicit.scorer(p, listeners) for p in beyond.penalties}
+    groups = group_quality(task, ranked, catalogue, k)
+    curve_users = beyond.tradeoff_sample(ranked["implicit"][0])
     return {
         "models": results,
+        "groups": groups,
+        "worst_served": worst_served(groups, "implicit", k),
+        "tradeoff": tradeoff(task, penalised, catalogue, k, budget, curve_users),
         "protocol": {
             "k": k,
             "holdout_fraction": ranking.holdout_fraction,
@@ -170,5 +196,12 @@ def evaluate_ranking(
             "users": int(results["implicit"]["users"]),
             "sampled_users": None if users is None else len(users),
             "artists": task.n_items,
+            "long_tail_artists": int(catalogue.tail.sum()),
+            "head_share": beyond.head_share,
+            "tradeoff_users": len(curve_users),
+            "groups": (
+                "thirds of the ranked listeners by mainstreaminess (the mean share of listeners "
+                "of the artists they play in training) and by activity (artists played)"
+            ),
         },
     }

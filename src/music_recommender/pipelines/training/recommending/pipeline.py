@@ -85,6 +85,7 @@ def holdout_pipeline() -> Pipeline:
             "id_index",
             "params:ranking",
             "params:recommend",
+            "params:beyond_accuracy",
         ],
         "ranking_metrics",
         name="evaluate_ranking",
