@@ -67,8 +67,33 @@ def test_mismatched_weights(model: PMF, tmp_path: Path) -> None:
         "extra": {},
     }
     torch.save(payload, path)
-    with pytest.raises(ModelFileError, match="weights do not match the saved config"):
+    with pytest.raises(
+        ModelFileError, match=r"user_factors\.weight should be \(\d+, 9\) by its config"
+    ):
         load_model(path)
+
+
+def test_a_file_declaring_huge_tables_is_refused_before_allocating(
+    model: PMF, tmp_path: Path
+) -> None:
+    # A 2 MB file that declares 200,000 factors for 1e6 listeners would ask for 800 GB if the
+    # model were built first; the declared shapes are checked against the stored tensors first.
+    path = tmp_path / "m.pt"
+    config = {**model.config(), "n_users": 1_000_000, "n_factors": 200_000}
+    torch.save(
+        {"format": "music_recommender.pmf/1", "config": config, "state_dict": model.state_dict()},
+        path,
+    )
+    with pytest.raises(ModelFileError, match=r"should be .* by its config but the file holds"):
+        load_model(path)
+
+
+def test_a_model_with_non_finite_weights_is_refused(model: PMF, tmp_path: Path) -> None:
+    with torch.no_grad():
+        model.item_bias.weight[0] = float("nan")
+    save_model(model, tmp_path / "nan.pt")
+    with pytest.raises(ModelFileError, match=r"weights are not all finite \(NaN or inf\)"):
+        load_model(tmp_path / "nan.pt")
 
 
 class _Evil:

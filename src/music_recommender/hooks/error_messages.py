@@ -13,7 +13,7 @@ from kedro.validation import ModelInstantiationError, ParameterValidationError
 
 from music_recommender.errors import UserError
 from music_recommender.hooks.safe_run import SafeRunHook
-from music_recommender.pmf.errors import ModelFileError, SettingError
+from music_recommender.pmf.errors import ModelFileError, NonFiniteModelError, SettingError
 
 
 class DataErrorMessageHook:
@@ -35,6 +35,7 @@ class DataErrorMessageHook:
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserError,
     ModelFileError,
+    NonFiniteModelError,
     SettingError,
     ParameterValidationError,
     ModelInstantiationError,

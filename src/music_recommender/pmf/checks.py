@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -30,7 +31,8 @@ _PLAIN: dict[Any, Callable[[Any], bool]] = {
     type(None): lambda v: v is None,
     bool: lambda v: isinstance(v, bool),
     int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    # NaN and infinity are refused: a setting of .inf trains a model of NaN that would ship.
+    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
     str: lambda v: isinstance(v, str),
     list: lambda v: isinstance(v, list | tuple),
     tuple: lambda v: isinstance(v, list | tuple),
@@ -58,5 +60,5 @@ def _describe(expected: Any) -> str:
         return "null"
     if origin in (list, tuple, Sequence):
         return "a list"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     return names.get(expected, getattr(expected, "__name__", str(expected)))

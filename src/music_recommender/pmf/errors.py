@@ -9,3 +9,7 @@ class SettingError(ValueError):
 
 class ModelFileError(ValueError):
     """A model file that is corrupt, of another format, or does not fit its config."""
+
+
+class NonFiniteModelError(ValueError):
+    """A fit ended with NaN or infinite weights: its answers would be empty or arbitrary."""

@@ -51,6 +51,7 @@ def read_payload(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, A
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelFileError(f"{source} is not a {FORMAT} model file (found format {found!r})")
+    _check_tensors(payload, source)
     try:
         model = PMF(**payload["config"])
         model.load_state_dict(payload["state_dict"])
@@ -59,6 +60,31 @@ def read_payload(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, A
         raise ModelFileError(f"{source}: weights do not match the saved config: {exc}") from exc
     model.eval()
     return model, payload
+
+
+def _check_tensors(payload: dict[str, Any], source: str) -> None:
+    """Refuse, before anything is allocated, tables the config declares but the file does not
+    hold (a crafted file could declare a billion rows), and weights that are not finite."""
+    try:
+        config, state = payload["config"], payload["state_dict"]
+        n_users, n_items, k = (int(config[key]) for key in ("n_users", "n_items", "n_factors"))
+    except (KeyError, TypeError, ValueError):
+        raise ModelFileError(f"{source}: the model's config or weights are missing") from None
+    expected = {
+        "user_factors.weight": (n_users, k),
+        "item_factors.weight": (n_items, k),
+    }
+    if config.get("biases", True):
+        expected |= {"user_bias.weight": (n_users, 1), "item_bias.weight": (n_items, 1)}
+    for name, shape in expected.items():
+        tensor = state.get(name) if isinstance(state, dict) else None
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            found = None if not isinstance(tensor, torch.Tensor) else tuple(tensor.shape)
+            raise ModelFileError(
+                f"{source}: {name} should be {shape} by its config but the file holds {found}"
+            )
+    if not all(torch.isfinite(t).all() for t in state.values() if isinstance(t, torch.Tensor)):
+        raise ModelFileError(f"{source}: the model's weights are not all finite (NaN or inf)")
 
 
 def from_bytes(data: bytes, source: str = "<bytes>") -> tuple[PMF, dict[str, Any]]:

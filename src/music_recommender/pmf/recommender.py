@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from music_recommender.pmf.errors import ModelFileError
+from music_recommender.pmf.errors import ModelFileError, NonFiniteModelError
 from music_recommender.pmf.implicit_feedback import fit_implicit, fold_in, store
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.persistence import read_payload, to_bytes, write_atomic
@@ -319,6 +319,17 @@ class FactorRecommender:
         return -float(penalty) * torch.log1p(counts)
 
 
+def check_finite(model: PMF) -> None:
+    """Raise when any weight is NaN or infinite: its scores would rank nothing."""
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        settings = {k: v for k, v in model.trained_with.items() if k != "id_maps"}
+        raise NonFiniteModelError(
+            f"the fitted model's {', '.join(bad)} are not finite (NaN or inf): the settings "
+            f"overflow on this data ({settings}); lower alpha or the learning rate"
+        )
+
+
 def _budget(memory_budget_mb: float) -> float:
     if isinstance(memory_budget_mb, bool) or not memory_budget_mb > 0:
         raise ValueError(f"memory_budget_mb must be > 0; got {memory_budget_mb!r}")
@@ -395,6 +406,7 @@ class ImplicitRecommender(FactorRecommender):
             else lambda n: after_sweep(n, self.set_model(model, self.user_items))
         )
         self.history = fit_implicit(model, users, items, plays, self.config, hook)
+        check_finite(model)  # a model of NaN never ships
         return self.set_model(model, self.user_items, id_maps)  # type: ignore[return-value]
 
     def from_tables(
@@ -403,6 +415,7 @@ class ImplicitRecommender(FactorRecommender):
         """Adopt ``[factors | bias]`` tables solved elsewhere (``pmf.distributed.solve``)."""
         model = self.config.build(len(user), len(item))
         store(model, user, item, self.config)
+        check_finite(model)
         return self.set_model(model, None, id_maps)  # type: ignore[return-value]
 
     def recalculate_user(self, artists: Any, plays: Any) -> tuple[torch.Tensor, float]:
@@ -452,6 +465,7 @@ class RatingRecommender(FactorRecommender):
         mean = float(np.mean(train.targets.cpu().numpy()))
         model = self.recipe.build(n_users, n_items, mean)
         self.history = fit(model, train, validation, self.recipe.train)
+        check_finite(model)
         if self.scaler is not None:
             model.trained_with |= {
                 "normalisation": self.scaler["method"],

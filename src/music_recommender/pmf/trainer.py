@@ -94,7 +94,10 @@ class TrainConfig:
             raise ValueError("schedule must hold at least one (learning rate, epochs) stage")
         stages = [tuple(stage) for stage in self.schedule]
         for stage in stages:
-            if len(stage) != 2 or not stage[0] > 0 or int(stage[1]) != stage[1] or stage[1] < 0:
+            finite = len(stage) == 2 and all(
+                isinstance(v, int | float) and math.isfinite(v) for v in stage
+            )
+            if not finite or not stage[0] > 0 or int(stage[1]) != stage[1] or stage[1] < 0:
                 raise ValueError(
                     f"each schedule stage must be (learning rate > 0, epochs >= 0); got {stage!r}"
                 )

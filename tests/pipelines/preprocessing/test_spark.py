@@ -122,7 +122,7 @@ def test_bad_rows_get_the_same_message(spark, small_data) -> None:
         validate_raw_data(
             _spark_frame(spark, bad), small_data.artists, UnnamedArtistParams(), FilterParams()
         )
-    rule = "column 'weight' must be a positive number (a play count): 1 row(s)"
+    rule = "column 'weight' must be a positive number (a play count) of at most 1e+12: 1 row(s)"
     assert rule in str(pandas_error.value) and rule in str(spark_error.value)
 
 

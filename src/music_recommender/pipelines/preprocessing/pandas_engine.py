@@ -15,6 +15,7 @@ import pandas as pd
 from music_recommender.pipelines.preprocessing.rules import (
     ARTISTS_COLUMNS,
     MAX_ID,
+    MAX_PLAYS,
     SHOWN_ROWS,
     USER_ARTISTS_COLUMNS,
     FilterParams,
@@ -75,10 +76,11 @@ def validate_user_artists(user_artists: pd.DataFrame) -> pd.DataFrame:
                 f"column '{column}' must hold integer ids (64-bit): {_rows(frame, bad)}"
             )
     weight = pd.to_numeric(frame["weight"], errors="coerce")
-    bad = frame["weight"].notna() & ~(np.isfinite(weight) & (weight > 0))
+    bad = frame["weight"].notna() & ~(np.isfinite(weight) & (weight > 0) & (weight <= MAX_PLAYS))
     if bad.any():
         problems.append(
-            f"column 'weight' must be a positive number (a play count): {_rows(frame, bad)}"
+            f"column 'weight' must be a positive number (a play count) of at most {MAX_PLAYS:g}: "
+            f"{_rows(frame, bad)}"
         )
     dup = frame.duplicated(["userID", "artistID"], keep=False)
     if dup.any():

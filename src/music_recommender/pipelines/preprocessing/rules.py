@@ -25,6 +25,9 @@ USER_ARTISTS_COLUMNS = {"userID": "user_id", "artistID": "artist_id", "weight": 
 ARTISTS_COLUMNS = {"id": "artist_id", "name": "artist_name"}
 SHOWN_ROWS = 5  # bad rows quoted in an error message
 MAX_ID = float(2**63)  # ids are stored as int64: a larger one would wrap around, not fail
+# No listener plays one artist a trillion times; a count past this is a broken export, and its
+# square (the rating scale's variance) would overflow float64 long before it ends.
+MAX_PLAYS = 1e12
 
 
 class RawDataError(UserError, ValueError):

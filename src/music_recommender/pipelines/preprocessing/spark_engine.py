@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from music_recommender.pipelines.preprocessing import pandas_engine
 from music_recommender.pipelines.preprocessing.rules import (
     MAX_ID,
+    MAX_PLAYS,
     SHOWN_ROWS,
     USER_ARTISTS_COLUMNS,
     FilterParams,
@@ -90,8 +91,8 @@ def validate_user_artists(user_artists: DataFrame) -> DataFrame:
     weight = _number("weight")
     checks["weight"] = (
         F.col("weight").isNotNull()
-        & (weight.isNull() | F.isnan(weight) | (weight <= 0) | (weight == float("inf"))),
-        "column 'weight' must be a positive number (a play count)",
+        & (weight.isNull() | F.isnan(weight) | (weight <= 0) | (weight > MAX_PLAYS)),
+        f"column 'weight' must be a positive number (a play count) of at most {MAX_PLAYS:g}",
     )
     counts = frame.agg(
         F.count(F.lit(1)).alias("rows"),
