@@ -10,8 +10,13 @@ naming the key, what was given and what is expected, instead of after minutes of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import difflib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from music_recommender.errors import UserError
 from music_recommender.pmf.scaling import METHODS
@@ -79,5 +84,53 @@ def check_parameters(names: set[str], load: Callable[[str], Any]) -> None:
             check(load(f"params:{key}"))
         except ParameterError as exc:
             problems.append(str(exc))
+    if problems:
+        raise ParameterError("; ".join(problems))
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, bool]]:
+    """Every dotted key of a nested mapping, and whether it is a leaf (not a mapping)."""
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        yield dotted, not isinstance(value, dict)
+        if isinstance(value, dict):
+            yield from _leaves(value, dotted + ".")
+
+
+def known_keys(conf_source: str | Path) -> set[str]:
+    """Every parameter key the shared environments define, plus the catalog's runtime keys.
+
+    ``conf/local`` is a user's own overrides, so it is what gets checked, not a source of keys;
+    ``${runtime_params:raw_data_dir, ...}`` in the catalog makes ``raw_data_dir`` a key too.
+    """
+    root = Path(conf_source)
+    keys: set[str] = set()
+    for path in root.glob("*/parameters*.yml"):
+        if path.parent.name != "local":
+            keys |= {key for key, _ in _leaves(yaml.safe_load(path.read_text()) or {})}
+    for path in root.rglob("*.yml"):
+        keys |= set(re.findall(r"runtime_params:\s*([A-Za-z_]\w*)", path.read_text()))
+    return keys
+
+
+def check_keys(params: dict[str, Any], known: set[str]) -> None:
+    """Refuse parameter keys no environment defines: a typo would otherwise be ignored silently.
+
+    One line per misspelt block, naming a key under it and the key it was probably meant to be.
+    """
+    problems, reported = [], set()
+    for key, leaf in _leaves(params):
+        if not leaf or key in known:
+            continue
+        parts = key.split(".")
+        depth = next(i for i in range(len(parts)) if ".".join(parts[: i + 1]) not in known)
+        block = ".".join(parts[: depth + 1])
+        if block in reported:
+            continue
+        reported.add(block)
+        peers = [k for k in known if k.count(".") == depth]
+        close = difflib.get_close_matches(block, peers, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0] + key[len(block) :]}?" if close else ""
+        problems.append(f"unknown parameter {key!r}{hint}")
     if problems:
         raise ParameterError("; ".join(problems))

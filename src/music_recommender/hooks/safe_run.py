@@ -15,7 +15,7 @@ from kedro.runner.runner import _find_nodes_to_resume_from
 
 from music_recommender.atomic import atomic_writes, remove_partials
 from music_recommender.catalog_files import saved_path
-from music_recommender.parameters import check_parameters
+from music_recommender.parameters import check_keys, check_parameters, known_keys
 from music_recommender.run_lock import RunLock
 
 REPORT = "report"  # the catalog's HTML report, named in the run's last line
@@ -40,6 +40,7 @@ class SafeRunHook:
 
     def __init__(self) -> None:
         self._folder: Path | None = None
+        self._known: set[str] | None = None
         self._lock: RunLock | None = None
         self._catalog: Any = None
         self._pipeline: Pipeline | None = None
@@ -56,10 +57,14 @@ class SafeRunHook:
             folder = "data"
         folder = Path(folder)
         self._folder = folder if folder.is_absolute() else Path(context.project_path) / folder
+        source = Path(str(getattr(context.config_loader, "conf_source", "")))
+        self._known = known_keys(source) if source.is_dir() else None
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
         """Check the parameters, take the data folder's lock, clear a killed run's temporary files."""
+        if self._known is not None:  # a typo in conf/local or --params, before any work
+            check_keys(catalog.load("parameters"), self._known)
         check_parameters(set(pipeline.inputs()), catalog.load)
         self._catalog, self._pipeline, self._done, self._versions = catalog, pipeline, set(), {}
         if self._folder is not None:
