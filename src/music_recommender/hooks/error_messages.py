@@ -10,6 +10,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
 from kedro.io import DatasetError
 from kedro.validation import ModelInstantiationError, ParameterValidationError
+from yaml import YAMLError
 
 from music_recommender.errors import UserError
 from music_recommender.hooks.safe_run import SafeRunHook
@@ -40,6 +41,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ParameterValidationError,
     ModelInstantiationError,
     MissingConfigException,
+    YAMLError,  # Kedro names the conf file and line of a syntax error
 )
 
 

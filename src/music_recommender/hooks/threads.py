@@ -7,6 +7,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog, DatasetError
 
+from music_recommender.parameters import ParameterError
+
 
 class TorchThreadsHook:
     """Set torch's intra-op threads from ``compute.torch_threads`` before any node runs.
@@ -31,7 +33,9 @@ def apply_torch_threads(threads: int | None) -> None:
     if threads is None:
         return
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"compute.torch_threads must be null or an integer >= 1; got {threads!r}")
+        raise ParameterError(
+            f"compute.torch_threads must be null or an integer >= 1; got {threads!r}"
+        )
     import torch  # noqa: PLC0415 (only when a run starts)
 
     torch.set_num_threads(threads)

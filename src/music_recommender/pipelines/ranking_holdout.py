@@ -75,6 +75,11 @@ class RankingParams:
             )
         if self.k < 1:
             raise ValueError(f"training.recommending.ranking.k must be >= 1; got {self.k!r}")
+        if self.max_users is not None and self.max_users < 1:
+            raise ValueError(
+                "training.recommending.ranking.max_users must be null (every listener) or an "
+                f"integer >= 1; got {self.max_users!r}"
+            )
 
     def sample_users(self, n_users: int) -> np.ndarray | None:
         """The seeded listeners to rank for (None: all of them)."""

@@ -19,6 +19,7 @@ import torch
 
 from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.model import PMF
+from music_recommender.pmf.trainer import check_device, check_seed
 
 PLAYS_SCALES = ("raw", "user_median")
 # Other-side rows per sparse tile: 8192 x 129 floats = 4 MB of vectors read at random per tile.
@@ -67,6 +68,8 @@ class ImplicitConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+        check_device(self.device, "implicit")
+        check_seed(self.seed, "implicit")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

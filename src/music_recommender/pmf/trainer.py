@@ -120,6 +120,8 @@ class TrainConfig:
             )
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or null; got {self.patience}")
+        check_device(self.device, "model")
+        check_seed(self.seed, "model")
 
     @property
     def epochs(self) -> int:
@@ -153,6 +155,27 @@ class History:
         if self.best_epoch is None:
             return None
         return self.epochs[self.best_epoch - 1]["val_loss"]  # type: ignore[return-value]
+
+
+MAX_SEED = 2**63 - 1  # seeds travel as 64-bit integers (torch, numpy, the split's hash)
+
+
+def check_device(device: str, where: str) -> None:
+    """A device this machine has: ``auto``, ``cpu``, or ``cuda``/``cuda:N`` with a GPU present."""
+    try:
+        parsed = torch.device(device) if device != "auto" else None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{where}.device must be auto, cpu or cuda[:N]; got {device!r}") from None
+    if parsed is not None and parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{where}.device is {device!r} but this machine has no CUDA device: use auto or cpu"
+        )
+
+
+def check_seed(seed: int, where: str) -> None:
+    """A seed every random source here takes: an integer in [0, 2**63)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{where}.seed must be an integer in [0, 2**63); got {seed!r}")
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -72,6 +72,10 @@ class SplitParams:
                 )
         if self.train <= 0:
             raise ValueError(f"preprocessing.split.train must be > 0; got {self.train!r}")
+        if not 0 <= self.seed < 2**63:  # the split's hash takes it as a 64-bit integer
+            raise ValueError(
+                f"preprocessing.split.seed must be an integer in [0, 2**63); got {self.seed!r}"
+            )
         if not np.isclose(sum(fractions.values()), 1.0):
             raise ValueError(
                 "preprocessing.split train + validation + test must sum to 1; got "
