@@ -10,8 +10,10 @@ so they are heavy-tailed like the real counts (mean about 3x the median).
 from __future__ import annotations
 
 import argparse
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,23 +163,26 @@ def _truth(
     return PlantedTruth(user_ids, artist_ids, users, items, user_bias, artist_bias, log_pop, taste)
 
 
-def planted_truth(
-    n_users: int = 200,
-    n_artists: int = 500,
-    n_factors: int = 8,
-    seed: int = 0,
-    popularity_exponent: float = 0.8,
-    taste: float = 1.0,
-    user_bias_std: float = 0.8,
-    artist_bias_std: float = 0.6,
-    factor_std: float = 0.8,
-    **_: object,
-) -> PlantedTruth:
-    """The truth ``generate`` plants with these settings, without drawing a single row."""
-    _check_sizes(n_users, n_artists, 1, n_factors)
-    stds = (user_bias_std, artist_bias_std, factor_std)
-    rng = np.random.default_rng(seed)
-    return _truth(rng, n_users, n_artists, n_factors, popularity_exponent, taste, stds)
+def planted_truth(**settings: Any) -> PlantedTruth:
+    """The truth ``generate(**settings)`` plants, without drawing a single row.
+
+    The settings are ``generate``'s own, defaults included, so the two never drift apart.
+    """
+    bound = inspect.signature(generate).bind(**settings)
+    bound.apply_defaults()
+    s = bound.arguments
+    _check_sizes(s["n_users"], s["n_artists"], s["artists_per_user"], s["n_factors"])
+    stds = (s["user_bias_std"], s["artist_bias_std"], s["factor_std"])
+    rng = np.random.default_rng(s["seed"])
+    return _truth(
+        rng,
+        s["n_users"],
+        s["n_artists"],
+        s["n_factors"],
+        s["popularity_exponent"],
+        s["taste"],
+        stds,
+    )
 
 
 def generate(
