@@ -110,3 +110,12 @@ def test_a_model_that_is_not_finite_is_never_adopted_by_a_fit() -> None:
     with pytest.raises(ValueError, match=r"user_factors\.weight are not finite"):
         check_finite(model)
     assert rec.model is None
+
+
+def test_blank_artist_names_count_as_unnamed(kedro_project: Path, tmp_path: Path) -> None:
+    data = synthetic.generate(n_users=40, n_artists=60, artists_per_user=10, seed=1)
+    data.artists["name"] = "   "  # every name blank: the two files do not belong together
+    raw = synthetic.write_hetrec(data, tmp_path / "raw")
+    done = _kedro(kedro_project, raw, "--pipelines", "preprocessing")
+    assert done.returncode != 0
+    assert "played artist ids have no name in" in done.stderr and "Traceback" not in done.stderr

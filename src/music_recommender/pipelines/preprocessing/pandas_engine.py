@@ -26,6 +26,7 @@ from music_recommender.pipelines.preprocessing.rules import (
     empty_filter_error,
     id_maps,
     judge_unnamed,
+    named,
     require_columns,
     split_bounds,
 )
@@ -126,7 +127,7 @@ def check_artist_names(
 ) -> None:
     """Stop when the played artist ids are largely missing from artists.dat; warn when a few are."""
     plays = user_artists.groupby("artist_id")["weight"].sum()
-    unnamed = plays[~plays.index.isin(artists["artist_id"])]
+    unnamed = plays[~plays.index.isin(named(artists)["artist_id"])]
     judge_unnamed(unnamed, float(plays.sum()), len(plays), params, source)
 
 

@@ -158,12 +158,17 @@ def split_bounds(params: SplitParams) -> tuple[float, float]:
 # --------------------------------------------------------------------------- id maps
 
 
+def named(artists: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the names table that give a name: a blank one names nobody."""
+    return artists[artists["artist_name"].astype(str).str.strip() != ""]
+
+
 def id_maps(
     user_ids: np.ndarray, artist_ids: np.ndarray, artists: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The maps from sorted unique ids to 0..n-1 (and names): the same on either engine."""
     user_map = pd.DataFrame({"user_id": user_ids, "user_index": np.arange(len(user_ids))})
-    names = artists.set_index("artist_id")["artist_name"]
+    names = named(artists).set_index("artist_id")["artist_name"]
     artist_names = names.reindex(artist_ids)
     if artist_names.isna().any():  # allowed and reported by check_artist_names
         artist_names = artist_names.fillna(

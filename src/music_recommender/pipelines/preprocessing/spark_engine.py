@@ -36,6 +36,7 @@ from music_recommender.pipelines.preprocessing.rules import (
     empty_filter_error,
     id_maps,
     judge_unnamed,
+    named,
     require_columns,
     split_bounds,
 )
@@ -131,9 +132,10 @@ def check_artist_names(
 ) -> None:
     """``check_artist_names`` with the per-artist sums done on Spark; only unnamed reach here."""
     per_artist = plays.groupBy("artist_id").agg(F.sum("weight").alias("weight"))
-    named = plays.sparkSession.createDataFrame(names[["artist_id"]])
+    ids = named(names)[["artist_id"]].astype("int64")
+    with_names = plays.sparkSession.createDataFrame(ids, schema="artist_id long")
     totals = per_artist.agg(F.count(F.lit(1)), F.sum("weight")).first()
-    unnamed = per_artist.join(named, "artist_id", "left_anti").toPandas()
+    unnamed = per_artist.join(with_names, "artist_id", "left_anti").toPandas()
     judge_unnamed(
         unnamed.set_index("artist_id")["weight"], float(totals[1]), int(totals[0]), params, source
     )
