@@ -52,5 +52,5 @@ notebook: install
 ## Delete every generated output (02_intermediate ... 08_reporting of every environment); keeps
 ## data/01_raw, the downloaded and generated inputs
 clean-data:
-	rm -rf data/0[2-8]_*/* data/demo data/seed data/scale data/.run.lock
+	rm -rf data/0[2-8]_*/* data/demo data/seed data/scale data/spark data/.run.lock
 	@echo "Removed the outputs of every environment; data/01_raw is kept."

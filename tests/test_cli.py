@@ -229,3 +229,9 @@ def test_a_fresh_process_prints_the_table_alone(trained_project) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
     lines = done.stdout.strip().splitlines()
     assert lines[0].split() == ["rank", "artist", "score"] and len(lines) == 4, done.stdout
+
+
+def test_before_any_run_the_hint_names_the_environment(kedro_project: Path, capsys) -> None:
+    args = ["--project", str(kedro_project), "--env", "demo", "recommend", "--user", "2"]
+    assert cli.run(args) == 2
+    assert "Run `kedro run --env demo` first" in capsys.readouterr().err

@@ -10,9 +10,10 @@ from kedro_datasets.json import JSONDataset
 
 from music_recommender.catalog_files import file_locations
 from music_recommender.hetrec import RawDataMissingError
-from music_recommender.hooks.error_messages import install_data_error_excepthook, user_error
+from music_recommender.hooks.error_messages import install_data_error_excepthook
 from music_recommender.hooks.threads import TorchThreadsHook, apply_torch_threads
 from music_recommender.pipelines.preprocessing.rules import RawDataError
+from music_recommender.user_errors import user_error
 
 
 def _chain() -> DatasetError:

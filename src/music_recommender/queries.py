@@ -66,14 +66,15 @@ def _load(project_path: Path, env: str | None, objective: str) -> Assets:
         context = session.load_context()
         catalog = context.catalog
         name = MODELS[objective]
+        run = f"kedro run --env {env}" if env else "kedro run"  # the hint names the environment
         if not catalog.exists(name):
-            raise ModelUnavailableError(f"No trained model '{name}' yet. Run `kedro run` first.")
+            raise ModelUnavailableError(f"No trained model '{name}' yet. Run `{run}` first.")
         try:
             recommender = catalog.load(name)
         except Exception as exc:
             raise ModelUnavailableError(
                 f"The latest '{name}' cannot be used: {_reason(exc)}. "
-                "Run `kedro run` to train a new one."
+                f"Run `{run}` to train a new one."
             ) from None
         user_map, artist_map = catalog.load("user_map"), catalog.load("artist_map")
         _check_maps(recommender, user_map, artist_map)
@@ -108,7 +109,8 @@ def _check_maps(
     if saved is not None and saved != describe_ids(user_map, artist_map)["fingerprint"]:
         raise ModelUnavailableError(
             "The trained model does not match data/03_primary's id maps (the data was "
-            "preprocessed again since it was trained). Run `kedro run` to retrain it."
+            "preprocessed again since it was trained). Run `kedro run` (with the same --env) to "
+            "retrain it."
         )
 
 

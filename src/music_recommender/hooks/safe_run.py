@@ -17,6 +17,7 @@ from music_recommender.atomic import atomic_writes, remove_partials
 from music_recommender.catalog_files import saved_path
 from music_recommender.parameters import check_keys, check_parameters, known_keys
 from music_recommender.run_lock import RunLock
+from music_recommender.user_errors import user_error
 
 REPORT = "report"  # the catalog's HTML report, named in the run's last line
 logger = logging.getLogger(__name__)
@@ -98,9 +99,10 @@ class SafeRunHook:
         self._done.add(node.name)
 
     @hook_impl
-    def on_pipeline_error(self) -> None:
-        """Undo the failed run's versions; say how to resume."""
-        hint = self.abandon()
+    def on_pipeline_error(self, error: BaseException) -> None:
+        """Undo the failed run's versions; say how to resume (not after a user's mistake that
+        stopped the run before any node finished: running it again would fail the same way)."""
+        hint = self.abandon(mistake=user_error(error) is not None)
         if hint:
             logger.warning(hint)
 
@@ -114,22 +116,22 @@ class SafeRunHook:
             logger.info("Report: %s", shown)
             self._report = None
 
-    def abandon(self) -> str | None:
+    def abandon(self, mistake: bool = False) -> str | None:
         """Remove this run's new versions, release the lock; returns how to resume, if known."""
         for version in self._versions:
             shutil.rmtree(version, ignore_errors=True)
             logger.warning("removed %s: the run that wrote it did not finish", version)
         undone = set(self._versions.values())
-        hint = self._resume_hint(self._done - undone)
+        hint = self._resume_hint(self._done - undone, mistake)
         self._versions, self._pipeline, SafeRunHook.active = {}, None, None
         self._release()
         return hint
 
-    def _resume_hint(self, done: set[str]) -> str | None:
+    def _resume_hint(self, done: set[str], mistake: bool = False) -> str | None:
         if self._pipeline is None or self._catalog is None:
             return None
         if not done:
-            return "nothing was kept: run the same command again"
+            return None if mistake else "nothing was kept: run the same command again"
         remaining = [node for node in self._pipeline.nodes if node.name not in done]
         if not remaining:
             return None
