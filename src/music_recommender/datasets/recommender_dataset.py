@@ -16,7 +16,7 @@ from kedro.io.core import (
 
 from music_recommender.atomic import atomic_writes
 from music_recommender.pmf.errors import ModelFileError
-from music_recommender.pmf.recommender import FactorRecommender, recommender_from_bytes
+from music_recommender.pmf.recommender import FactorRecommender
 
 
 class RecommenderDataset(AbstractVersionedDataset[FactorRecommender, FactorRecommender]):
@@ -58,7 +58,7 @@ class RecommenderDataset(AbstractVersionedDataset[FactorRecommender, FactorRecom
         with self._fs.open(path, "rb") as f:
             data = f.read()
         try:
-            return recommender_from_bytes(data, path)
+            return FactorRecommender.from_bytes(data, path)
         except ModelFileError as exc:
             raise DatasetError(str(exc)) from exc
 

@@ -7,6 +7,7 @@ of played pairs, and only the top ``n`` of each row is kept.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -333,15 +334,25 @@ class HoldoutTask:
             n_items=n_items,
         )
 
+    @functools.cached_property
+    def seen(self) -> sparse.csr_matrix:
+        """The training pairs, a row per listener: what rankings leave out (built once)."""
+        return pairs_matrix(self.users, self.items, self.n_users, self.n_items)
+
+    @functools.cached_property
+    def relevant_pairs(self) -> sparse.csr_matrix:
+        """The held-out pairs, a row per listener (built once)."""
+        return pairs_matrix(*self.held_out[:2], self.n_users, self.n_items)
+
     def relevant(self) -> sparse.csr_matrix:
         """The held-out pairs, a row per listener: what each must find."""
-        return pairs_matrix(*self.held_out[:2], self.n_users, self.n_items)
+        return self.relevant_pairs
 
     def rank(
         self, scorer: Scorer, k: int, budget_mb: float, users: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(listener rows, each one's top ``k`` artist rows), their training pairs excluded."""
-        seen = pairs_matrix(self.users, self.items, self.n_users, self.n_items)
+        seen = self.seen
         size = rows_per_batch(self.n_items, budget_mb)
         everyone = np.arange(self.n_users) if users is None else np.asarray(users, dtype=np.int64)
         lists = np.empty((len(everyone), min(k, self.n_items)), dtype=np.int64)

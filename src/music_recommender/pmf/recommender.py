@@ -21,7 +21,6 @@ listeners x artists matrix. Indices are the model's rows (0..n-1).
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -523,9 +522,3 @@ class RatingRecommender(FactorRecommender):
 def load_recommender(path: str | Path) -> FactorRecommender:
     """The recommender a file holds, of whichever objective it records."""
     return FactorRecommender.load(path)
-
-
-def recommender_from_bytes(data: bytes | io.BytesIO, source: str = "<bytes>") -> FactorRecommender:
-    """``load_recommender`` from bytes already read (a dataset's file system)."""
-    raw = data.getvalue() if isinstance(data, io.BytesIO) else data
-    return FactorRecommender.from_bytes(raw, source)
