@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -150,7 +151,8 @@ def test_help_lists_every_command_and_the_bare_command_prints_it(capsys) -> None
 def test_run_is_kedros_own_run_with_every_option(capsys) -> None:
     from kedro.framework.cli.project import run as kedro_run  # noqa: PLC0415
 
-    assert cli.cli.get_command(None, "run") is kedro_run
+    ours = cli.cli.get_command(None, "run")
+    assert ours.params == kedro_run.params and ours.callback.__wrapped__ is kedro_run.callback
     with pytest.raises(SystemExit) as info:
         cli.main(["run", "--help"])
     assert info.value.code == 0
@@ -235,3 +237,105 @@ def test_before_any_run_the_hint_names_the_environment(kedro_project: Path, caps
     args = ["--project", str(kedro_project), "--env", "demo", "recommend", "--user", "2"]
     assert cli.run(args) == 2
     assert "Run `kedro run --env demo` first" in capsys.readouterr().err
+
+
+def _cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """`music-recommender ...` in a fresh interpreter, as a user types it."""
+    command = [str(Path(sys.executable).parent / "music-recommender"), *args]
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "1"}
+    return subprocess.run(
+        command, cwd=project, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+@pytest.fixture
+def project_copy(trained_project, tmp_path) -> Path:
+    """The trained project, copied: a test may add versions or folders without touching others."""
+    project, _ = trained_project
+    return Path(shutil.copytree(project, tmp_path / "copy", symlinks=True))
+
+
+def test_an_older_model_answers_when_asked_by_its_version(project_copy: Path) -> None:
+    models = project_copy / "data/06_models/implicit_model.pt"
+    newest = latest(models).parent.name
+    shutil.copytree(models / newest, models / "2000-01-01T00.00.00.000Z")  # an older version
+    user = pd.read_csv(project_copy / "data/03_primary/user_map.csv")["user_id"].iloc[0]
+
+    default = _cli(project_copy, "recommend", "--user", str(user))
+    assert default.returncode == 0 and f"the implicit model {newest} in data/" in default.stderr
+    older = _cli(
+        project_copy,
+        "recommend",
+        "--user",
+        str(user),
+        "--model-version",
+        "2000-01-01T00.00.00.000Z",
+    )
+    assert older.returncode == 0, older.stderr
+    assert "the implicit model 2000-01-01T00.00.00.000Z" in older.stderr
+    assert older.stdout == default.stdout  # the same weights: the same answer
+
+    missing = _cli(project_copy, "similar", "--artist", "x", "--model-version", "1999")
+    assert missing.returncode == 2
+    assert "no version '1999' of 'implicit_model'" in missing.stderr
+    assert f"the latest are: {newest}, 2000-01-01T00.00.00.000Z" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_a_listener_the_filter_removed_is_named_as_such(project_copy: Path) -> None:
+    source = project_copy / "data/03_primary/data_source.json"
+    facts = json.loads(source.read_text())
+    source.write_text(json.dumps(facts | {"filtered_out_users": [424242]}))
+    done = _cli(project_copy, "recommend", "--user", "424242")
+    assert done.returncode == 2
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "listener 424242 is in the raw data but was removed by the sparsity filter" in message
+    assert "preprocessing.filter.min_listeners_per_artist=" in message and "--listen" in message
+    typo = _cli(project_copy, "recommend", "--user", "424243")
+    assert "unknown user 424243; closest ids:" in typo.stderr
+
+
+def test_a_run_into_another_outputs_dir_keeps_the_first_data_sets_model(
+    project_copy: Path, tmp_path: Path
+) -> None:
+    other = synthetic.generate(n_users=50, n_artists=90, artists_per_user=15, n_factors=3, seed=9)
+    raw = synthetic.write_hetrec(other, tmp_path / "other-raw")
+    first = _cli(project_copy, "similar", "--artist", "Artist 2")
+    params = ",".join(
+        [
+            f"raw_data_dir={raw}",
+            "hetrec_url=http://127.0.0.1:9/offline.zip",
+            "outputs_dir=data/other",
+            "training.rating.options.hyperparameters=fixed",
+            "training.recommending.options.hyperparameters=fixed",
+            "preprocessing.filter.min_listeners_per_artist=2",
+        ]
+    )
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "1"}
+    trained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kedro",
+            "run",
+            "--pipelines=preprocessing,training",
+            "--params",
+            params,
+        ],
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (project_copy / "data/other/06_models/implicit_model.pt").is_dir()
+    again = _cli(project_copy, "similar", "--artist", "Artist 2")
+    assert again.stdout == first.stdout and "in data/ (" in again.stderr  # untouched
+    user = pd.read_csv(project_copy / "data/other/03_primary/user_map.csv")["user_id"].iloc[0]
+    theirs = _cli(project_copy, "recommend", "--user", str(user), "--outputs-dir", "data/other")
+    assert theirs.returncode == 0, theirs.stderr
+    assert "in data/other/ (50 listeners" in theirs.stderr
+    assert f"from {os.path.relpath(raw, project_copy)}" in theirs.stderr

@@ -13,6 +13,17 @@ OUTPUT_LOCATIONS = "output_locations"
 RUN_INFO = "run_info"  # date, environment, data source and commit, for the report's header
 
 
+def outputs_dir(config_loader: Any) -> str:
+    """The run's data folder: ``--params outputs_dir=...``, else the environment's ``globals.yml``."""
+    given = (getattr(config_loader, "runtime_params", None) or {}).get("outputs_dir")
+    if given:
+        return str(given)
+    try:
+        return str(config_loader["globals"].get("outputs_dir", "data"))
+    except Exception:  # no globals: Kedro's default data folder
+        return "data"
+
+
 def git_commit(root: str) -> str:
     """``abc1234`` (``+ local changes`` when the tree differs), or ``unknown`` outside git."""
 

@@ -12,6 +12,8 @@ adds this group's commands to `kedro` too (`kedro recommend --user 2`). The answ
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import math
 import os
@@ -62,6 +64,21 @@ def _shared(command: Any) -> Any:
     return command
 
 
+def _model_choice(command: Any) -> Any:
+    """--model-version, --outputs-dir: which model answers (the latest of data/ by default)."""
+    command = click.option(
+        "--outputs-dir",
+        help="the data folder a run wrote with --params outputs_dir=... (default: the "
+        "environment's)",
+    )(command)
+    return click.option(
+        "--model-version",
+        metavar="VERSION",
+        help="an older model, by its version folder (e.g. 2026-12-01T14.25.07.977Z); "
+        "default: the latest finished run's",
+    )(command)
+
+
 def kedro_run_command() -> click.Command:
     """Kedro's own ``run`` command, imported on first use.
 
@@ -74,7 +91,31 @@ def kedro_run_command() -> click.Command:
         from kedro.framework.cli.project import run  # noqa: PLC0415
     finally:
         logging.disable(previous)
-    return run
+    return _ending_stops_cleanly(run)
+
+
+def _ending_stops_cleanly(command: click.Command) -> click.Command:
+    """Kedro's ``run`` whose stop by a signal ends with the resume line and exit 128 + signal.
+
+    The run itself has already removed its versions and closed its MLflow run as KILLED
+    (``hooks/safe_run.py``); without this, the stop would end as a traceback.
+    """
+    from music_recommender.errors import RunStopped  # noqa: PLC0415
+
+    original = command.callback
+    assert original is not None
+
+    @functools.wraps(original)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        except RunStopped as stop:
+            click.echo(f"\n{stop.message()}", err=True)
+            sys.exit(stop.exit_code)
+
+    wrapped = copy.copy(command)  # Kedro's own command object stays as it is
+    wrapped.callback = callback
+    return wrapped
 
 
 class _Commands(click.Group):
@@ -147,15 +188,26 @@ def _settings(ctx: click.Context, **given: Any) -> dict[str, Any]:
 
 
 def _answer(settings: dict[str, Any], ask: Any) -> None:
-    """Load the model and maps, ask, print the table; a user error is one line, exit 2."""
-    from music_recommender import queries  # noqa: PLC0415 (pandas, Kedro, torch: only to answer)
+    """Load the model and maps, ask, print the table; a user error is one line, exit 2.
+
+    The table goes to standard output; the one line naming the model that answered (version,
+    folder, data) to standard error, so that a pipe gets the table alone.
+    """
+    from music_recommender import queries  # noqa: PLC0415 (pandas, torch: only to answer)
 
     try:
-        assets = queries.load_assets(settings["project"], settings["env"], settings["objective"])
+        assets = queries.load_assets(
+            settings["project"],
+            settings["env"],
+            settings["objective"],
+            model_version=settings.get("model_version"),
+            outputs_dir=settings.get("outputs_dir"),
+        )
         table = ask(queries, assets)
     except UserError as exc:
         click.echo(f"music-recommender: {exc}", err=True)
         sys.exit(2)
+    click.echo(f"answering from: {assets.source}", err=True)
     click.echo(table.to_string(index=False))
 
 
@@ -169,6 +221,7 @@ def _answer(settings: dict[str, Any], ask: Any) -> None:
     help="a new listener's history, repeated per artist",
 )
 @click.option("-n", type=click.IntRange(min=1), default=10, show_default=True, help="how many")
+@_model_choice
 @_shared
 @click.pass_context
 def recommend(
@@ -193,6 +246,7 @@ def recommend(
 @cli.command()
 @click.option("--artist", required=True, help="an artist's name (case does not matter)")
 @click.option("-n", type=click.IntRange(min=1), default=10, show_default=True, help="how many")
+@_model_choice
 @_shared
 @click.pass_context
 def similar(ctx: click.Context, artist: str, n: int, **given: Any) -> None:
@@ -209,9 +263,32 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+QUERIES = ("recommend", "similar")
+_GROUP_VALUES = ("--env", "--objective", "--project")  # the group's options that take a value
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names (``recommend`` in ``--env demo recommend --user 2``)."""
+    values = iter(argv)
+    for arg in values:
+        if arg in _GROUP_VALUES:
+            next(values, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """The `music-recommender` entry point."""
-    sys.exit(run(sys.argv[1:] if argv is None else argv))
+    argv = sys.argv[1:] if argv is None else argv
+    code = run(argv)
+    if _command_of(argv) in QUERIES:
+        # A query wrote nothing and holds nothing to release; the interpreter's teardown with
+        # torch loaded takes about 0.5 s more than the answer itself.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

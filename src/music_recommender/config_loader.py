@@ -24,3 +24,23 @@ class ProjectConfigLoader(OmegaConfigLoader):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_KEDROS_OWN, category=UserWarning)
             return super().__getitem__(key)
+
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # `conf/<env>/parameters_*.yml` may restate a single nested key (e.g. `preprocessing.split.seed`)
+    # without repeating its siblings; catalog entries stay whole-key replacements.
+    "merge_strategy": {
+        "parameters": "soft",
+        "globals": "soft",
+        "tracking": "soft",
+        "spark": "soft",
+    },
+    # conf/<env>/tracking.yml: where every run is tracked (src/music_recommender/tracking.py).
+    # conf/spark/spark.yml: Spark's own settings, read by SparkHook (hooks/spark.py).
+    "config_patterns": {
+        "tracking": ["tracking*", "tracking*/**"],
+        "spark": ["spark*", "spark*/**"],
+    },
+}

@@ -1,14 +1,18 @@
 """The questions the command line answers, apart from its argument parsing (``cli.py``).
 
-The model, id maps and parameters come through the project's catalog, so an environment works
-as for ``kedro run`` and the latest versioned model answers. Names and ids in, tables out; every
-ranking is the recommender object's own (``pmf.recommender``).
+Files are read where the project's catalog says they are (its config, resolved for the
+environment and ``--outputs-dir``), without a KedroSession: a query starts in about a second.
+The latest finished model version answers (or ``--model-version``), never one written by a run
+that has not finished (``unfinished.py``). Names and ids in, tables out; every ranking is the
+recommender object's own (``pmf.recommender``).
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +23,15 @@ import pandas as pd
 
 from music_recommender.errors import UserError
 from music_recommender.top_n import top_n_table
+from music_recommender.unfinished import unfinished_versions
 
 if TYPE_CHECKING:
     from music_recommender.pmf.recommender import FactorRecommender
 
 OBJECTIVES = ("implicit", "rating")
 MODELS = {"implicit": "implicit_model", "rating": "rating_model"}
+_CSV = ("pandas.CSVDataset", "kedro_datasets.pandas.CSVDataset")
+_PARQUET = ("pandas.ParquetDataset", "kedro_datasets.pandas.ParquetDataset")
 
 
 class UnknownNameError(UserError, ValueError):
@@ -37,51 +44,235 @@ class ModelUnavailableError(UserError):
 
 @dataclass(frozen=True)
 class Assets:
-    """What the commands need, loaded once."""
+    """What the commands need, loaded once; ``source`` says in one line what answers."""
 
     recommender: FactorRecommender
-    interactions: pd.DataFrame
     user_map: pd.DataFrame
     artist_map: pd.DataFrame
+    interactions_path: Path | None = None
+    interactions: pd.DataFrame | None = None
+    source: str = ""
+    filtered_out: frozenset[int] = frozenset()  # raw listeners the sparsity filter removed
+    filter_rule: str = ""  # the filter's parameters, named when one of them is asked for
+
+    def played(self, user_index: int) -> np.ndarray:
+        """The artists a listener has played (all of them, not only the training split's)."""
+        if self.interactions_path is None and self.interactions is None:  # the model's own
+            pairs = self.recommender.user_items
+            return pairs[user_index].indices if pairs is not None else np.zeros(0, np.int64)
+        if self.interactions is not None:
+            frame = self.interactions
+        elif self.interactions_path is not None:
+            frame = _interactions(self.interactions_path, user_index)
+        mine = frame[frame["user_index"] == user_index]
+        return mine["artist_index"].to_numpy()
 
 
-def load_assets(project_path: Path, env: str | None = None, objective: str = "implicit") -> Assets:
-    """Load the model and maps through a KedroSession of the project at ``project_path``."""
-    # A terminal answer, not a pipeline log: keep Kedro's INFO lines and deprecation notes out.
-    logging.disable(logging.INFO)
-    with warnings.catch_warnings():
+def load_assets(
+    project_path: Path,
+    env: str | None = None,
+    objective: str = "implicit",
+    model_version: str | None = None,
+    outputs_dir: str | None = None,
+) -> Assets:
+    """Load the model and maps of the project at ``project_path`` for ``env``."""
+    with warnings.catch_warnings():  # a terminal answer: no library's deprecation notes
         warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.INFO)
         try:
-            return _load(project_path, env, objective)
+            return _load(Path(project_path).resolve(), env, objective, model_version, outputs_dir)
         finally:
-            logging.disable(logging.NOTSET)
+            logging.disable(previous)
 
 
-def _load(project_path: Path, env: str | None, objective: str) -> Assets:
-    from kedro.framework.session import KedroSession  # noqa: PLC0415 (only the CLI needs Kedro)
-    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+def _load(
+    project: Path, env: str | None, objective: str, version: str | None, outputs: str | None
+) -> Assets:
+    config = _config(project, env, outputs)
+    catalog, parameters = config["catalog"], config["parameters"]  # each read once: ~50 ms a read
+    run = (
+        "kedro run"
+        + (f" --env {env}" if env else "")
+        + (f" --params outputs_dir={outputs}" if outputs else "")
+    )  # the hint names the environment and folder the user asked about
+    folder = _path(project, str(_globals(config, outputs)))
+    name = MODELS[objective]
+    path, chosen, skipped = _model_file(project, catalog, name, folder, version, run)
+    recommender = _recommender(path, name, run)
+    user_map = _frame(project, catalog, "user_map", run)
+    artist_map = _frame(project, catalog, "artist_map", run)
+    _check_maps(recommender, _json(project, catalog, "id_index"), folder)
+    budget = float(parameters["training"]["recommending"]["recommend"]["memory_budget_mb"])
+    data = _json(project, catalog, "data_source") or {}
+    source = (
+        f"the {objective} model {chosen or '(unversioned)'} in {_shown(folder)}/ "
+        f"({recommender.n_users:,} listeners x {recommender.n_items:,} artists"
+        + (f", from {data['raw_data']}" if data.get("raw_data") else "")
+        + ")"
+        + (f"; skipped {skipped} version(s) of a run that has not finished" if skipped else "")
+    )
+    entry = catalog.get("interactions") or {}
+    interactions, interactions_path = None, None
+    if objective == "rating" or recommender.user_items is None:
+        # the rating model holds its training split's pairs only: every play is in interactions
+        if entry.get("type") in _PARQUET:
+            interactions_path = _path(project, entry["filepath"])
+        else:  # another engine's files: through its own dataset
+            interactions = _kedro_load("interactions", entry, project)
+    # else the implicit model was fitted on every pair of interactions, and holds them
+    return Assets(
+        recommender.with_budget(budget),
+        user_map,
+        artist_map,
+        interactions_path,
+        interactions,
+        source,
+        frozenset(int(u) for u in data.get("filtered_out_users", [])),
+        _filter_rule(parameters),
+    )
 
-    bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, env=env) as session:
-        context = session.load_context()
-        catalog = context.catalog
-        name = MODELS[objective]
-        run = f"kedro run --env {env}" if env else "kedro run"  # the hint names the environment
-        if not catalog.exists(name):
+
+def _config(project: Path, env: str | None, outputs: str | None) -> Any:
+    """The project's config loader for ``env``, as ``kedro run --env`` would build it."""
+    from music_recommender.config_loader import (  # noqa: PLC0415 (Kedro's config only)
+        CONFIG_LOADER_ARGS,
+        ProjectConfigLoader,
+    )
+
+    conf = project / "conf"
+    if not conf.is_dir():
+        raise ModelUnavailableError(f"{project} is not this project's folder (no conf/ in it)")
+    if env is not None and not (conf / env).is_dir():
+        known = ", ".join(sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != "base"))
+        raise ModelUnavailableError(f"no environment {env!r}: conf/{env}/ does not exist ({known})")
+    runtime = {"outputs_dir": outputs} if outputs else {}
+    return ProjectConfigLoader(
+        conf_source=str(conf), env=env, runtime_params=runtime, **CONFIG_LOADER_ARGS
+    )
+
+
+def _globals(config: Any, outputs: str | None) -> str:
+    from music_recommender.catalog_files import outputs_dir  # noqa: PLC0415
+
+    return outputs or outputs_dir(config)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it is clear: relative to here when under here."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _path(project: Path, filepath: str) -> Path:
+    path = Path(filepath)
+    return path if path.is_absolute() else project / path
+
+
+def _model_file(
+    project: Path,
+    catalog: dict[str, Any],
+    name: str,
+    folder: Path,
+    version: str | None,
+    run: str,
+) -> tuple[Path, str | None, int]:
+    """The model file to answer from, its version and how many unfinished versions were skipped."""
+    entry = catalog.get(name)
+    if entry is None:
+        raise ModelUnavailableError(f"the catalog has no '{name}' entry")
+    base = _path(project, entry["filepath"])
+    if not entry.get("versioned"):
+        if not base.is_file():
             raise ModelUnavailableError(f"No trained model '{name}' yet. Run `{run}` first.")
-        try:
-            recommender = catalog.load(name)
-        except Exception as exc:
+        return base, None, 0
+    found = (
+        sorted(p.name for p in base.glob("*") if (p / base.name).is_file()) if base.is_dir() else []
+    )
+    unfinished = unfinished_versions(folder)
+    finished = [v for v in found if (base / v).resolve() not in unfinished]
+    if version is not None:
+        if version not in found:
+            recent = ", ".join(reversed(finished[-3:])) or "none yet"
             raise ModelUnavailableError(
-                f"The latest '{name}' cannot be used: {_reason(exc)}. "
-                f"Run `{run}` to train a new one."
-            ) from None
-        user_map, artist_map = catalog.load("user_map"), catalog.load("artist_map")
-        _check_maps(recommender, user_map, artist_map)
-        budget = _budget(context.params["training"]["recommending"]["recommend"])
-        return Assets(
-            recommender.with_budget(budget), catalog.load("interactions"), user_map, artist_map
-        )
+                f"no version {version!r} of '{name}' in {base}; the latest are: {recent}"
+            )
+        if version not in finished:
+            raise ModelUnavailableError(
+                f"version {version!r} of '{name}' was written by a run that has not finished"
+            )
+        return base / version / base.name, version, 0
+    if not finished:
+        if found:
+            raise ModelUnavailableError(
+                f"the only '{name}' versions were written by a run that has not finished. "
+                f"Wait for it, or run `{run}`."
+            )
+        raise ModelUnavailableError(f"No trained model '{name}' yet. Run `{run}` first.")
+    skipped = sum(v > finished[-1] for v in found if v not in finished)
+    return base / finished[-1] / base.name, finished[-1], skipped
+
+
+def _recommender(path: Path, name: str, run: str) -> FactorRecommender:
+    from music_recommender.pmf.recommender import FactorRecommender  # noqa: PLC0415 (torch)
+
+    try:
+        return FactorRecommender.from_bytes(path.read_bytes(), str(path))
+    except Exception as exc:
+        raise ModelUnavailableError(
+            f"The latest '{name}' cannot be used: {_reason(exc)}. Run `{run}` to train a new one."
+        ) from None
+
+
+def _frame(project: Path, catalog: dict[str, Any], name: str, run: str) -> pd.DataFrame:
+    """A table of the catalog, read as its dataset would (pandas files directly)."""
+    entry = catalog.get(name) or {}
+    kind, load_args = entry.get("type"), dict(entry.get("load_args") or {})
+    if kind not in _CSV + _PARQUET or entry.get("versioned"):
+        return _kedro_load(name, entry, project)
+    path = _path(project, entry["filepath"])
+    if not path.exists():
+        raise ModelUnavailableError(f"No '{name}' at {path} yet. Run `{run}` first.")
+    return pd.read_csv(path, **load_args) if kind in _CSV else pd.read_parquet(path, **load_args)
+
+
+def _json(project: Path, catalog: dict[str, Any], name: str) -> dict[str, Any] | None:
+    entry = catalog.get(name) or {}
+    try:
+        return json.loads(_path(project, entry["filepath"]).read_text(encoding="utf-8"))
+    except (KeyError, OSError, ValueError):
+        return None
+
+
+def _kedro_load(name: str, entry: dict[str, Any], project: Path) -> Any:
+    """Any other dataset type (Spark's listener blocks), through Kedro's own class."""
+    from kedro.io.core import AbstractDataset  # noqa: PLC0415
+
+    entry = dict(entry)
+    if "filepath" in entry:
+        entry["filepath"] = str(_path(project, entry["filepath"]))
+    try:
+        return AbstractDataset.from_config(name, entry).load()
+    except Exception as exc:
+        raise ModelUnavailableError(f"'{name}' cannot be read: {_reason(exc)}") from None
+
+
+def _interactions(path: Path, user_index: int) -> pd.DataFrame:
+    """One listener's rows of the interactions table (a filter pushed down to the Parquet file)."""
+    return pd.read_parquet(
+        path, columns=["user_index", "artist_index"], filters=[("user_index", "==", user_index)]
+    )
+
+
+def _filter_rule(parameters: dict[str, Any]) -> str:
+    """The sparsity filter's settings, to name it when a raw listener has no row."""
+    try:
+        rule = parameters["preprocessing"]["filter"]
+    except (KeyError, TypeError):
+        return ""
+    return ", ".join(f"preprocessing.filter.{k}={v}" for k, v in rule.items())
 
 
 def _reason(error: BaseException) -> str:
@@ -92,23 +283,15 @@ def _reason(error: BaseException) -> str:
     return text.rstrip(".")
 
 
-def _budget(recommend: Any) -> float:
-    """``memory_budget_mb`` of the recommend parameters (Kedro may hand them over typed)."""
-    if isinstance(recommend, dict):
-        return float(recommend["memory_budget_mb"])
-    return float(recommend.memory_budget_mb)
-
-
 def _check_maps(
-    recommender: FactorRecommender, user_map: pd.DataFrame, artist_map: pd.DataFrame
+    recommender: FactorRecommender, id_index: dict[str, Any] | None, folder: Path
 ) -> None:
     """Stop when the model's rows are not today's listeners and artists (data changed since)."""
-    from music_recommender.pipelines.preprocessing.rules import describe_ids  # noqa: PLC0415
-
     saved = recommender.id_maps
-    if saved is not None and saved != describe_ids(user_map, artist_map)["fingerprint"]:
+    today = (id_index or {}).get("fingerprint")
+    if saved is not None and today is not None and saved != today:
         raise ModelUnavailableError(
-            "The trained model does not match data/03_primary's id maps (the data was "
+            f"The trained model does not match {folder}'s id maps (the data was "
             "preprocessed again since it was trained). Run `kedro run` (with the same --env) to "
             "retrain it."
         )
@@ -139,6 +322,12 @@ def _table(
 def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
     """The top ``n`` artists a known listener has not played yet."""
     match = assets.user_map[assets.user_map["user_id"] == user_id]
+    if match.empty and user_id in assets.filtered_out:
+        raise UnknownNameError(
+            f"listener {user_id} is in the raw data but was removed by the sparsity filter "
+            f"({assets.filter_rule}): none of their artists has enough listeners. Ask for them "
+            'with their history instead: --listen "ARTIST=PLAYS" (repeated)'
+        )
     if match.empty:
         ids = assets.user_map["user_id"].to_numpy()
         closest = ids[np.argsort(np.abs(ids - user_id), kind="stable")[:5]]
@@ -147,8 +336,7 @@ def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
         )
     u = int(match["user_index"].iloc[0])
     rec = assets.recommender
-    mine = assets.interactions[assets.interactions["user_index"] == u]
-    played = pairs_of(mine["artist_index"].to_numpy(), rec.n_items)
+    played = pairs_of(assets.played(u), rec.n_items)
     n = _available(n, rec.n_items - played.nnz)
     index, values = rec.recommend([u], n, user_items=played)
     return _table(index[0], values[0], assets)

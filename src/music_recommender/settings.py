@@ -1,5 +1,6 @@
 """Project settings: soft-merged parameters so an environment overrides one value, not a whole block."""
 
+from music_recommender.config_loader import CONFIG_LOADER_ARGS as PROJECT_CONFIG_ARGS
 from music_recommender.config_loader import ProjectConfigLoader
 from music_recommender.hooks import (
     DataErrorMessageHook,
@@ -24,21 +25,4 @@ HOOKS = (
 )
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    # `conf/<env>/parameters_*.yml` may restate a single nested key (e.g. `preprocessing.split.seed`)
-    # without repeating its siblings; catalog entries stay whole-key replacements.
-    "merge_strategy": {
-        "parameters": "soft",
-        "globals": "soft",
-        "tracking": "soft",
-        "spark": "soft",
-    },
-    # conf/<env>/tracking.yml: where every run is tracked (src/music_recommender/tracking.py).
-    # conf/spark/spark.yml: Spark's own settings, read by SparkHook (hooks/spark.py).
-    "config_patterns": {
-        "tracking": ["tracking*", "tracking*/**"],
-        "spark": ["spark*", "spark*/**"],
-    },
-}
+CONFIG_LOADER_ARGS = PROJECT_CONFIG_ARGS  # also read by the command line (queries.py)

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from music_recommender.errors import RunStopped
+
 logger = logging.getLogger(__name__)
 
 # Datasets whose numbers become MLflow metrics, under these prefixes.
@@ -116,9 +118,19 @@ class Tracker:
         self._guard(lambda: self._client.log_artifact(self.run_id, str(path), folder))
 
     def end(self, status: str) -> None:
-        """Close the run as FINISHED or FAILED."""
+        """Close the run as FINISHED, FAILED or KILLED."""
         self._guard(lambda: self._client.set_terminated(self.run_id, status))
         self.run_id = None
+
+    def close_killed(self, run_id: str) -> None:
+        """Mark a run whose process was killed (found by its marker) KILLED, if still RUNNING."""
+
+        def close() -> None:
+            if self._client.get_run(run_id).info.status == "RUNNING":
+                self._client.set_terminated(run_id, "KILLED")
+                logger.info("MLflow run %s of a killed run marked KILLED", run_id)
+
+        self._guard(close)
 
     def _start(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -158,6 +170,8 @@ class Tracker:
             return
         try:
             call()
+        except RunStopped:  # a Ctrl-C while logging stops the run, not the tracking
+            raise
         except Exception as exc:  # tracking must never stop the run
             logger.warning("MLflow tracking is off for the rest of this run: %s", _first_line(exc))
             self.off = True

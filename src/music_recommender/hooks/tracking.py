@@ -13,6 +13,8 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 
 from music_recommender.catalog_files import git_commit, saved_path
+from music_recommender.errors import RunStopped
+from music_recommender.hooks.safe_run import SafeRunHook
 from music_recommender.tracking import (
     ARTIFACT_DATASETS,
     FIGURE_SUFFIX,
@@ -69,6 +71,11 @@ class TrackingHook:
         }
         name = f"{self._env} {time.strftime('%Y-%m-%d %H:%M:%S')}"
         self._tracker.start(name, flatten(catalog.load("parameters")), tags)
+        killed = SafeRunHook.killed_run or {}
+        if killed.get("tracking_run") and killed.get("tracking_uri") == uri:
+            self._tracker.close_killed(str(killed["tracking_run"]))
+        SafeRunHook.note("tracking_uri", uri)
+        SafeRunHook.note("tracking_run", self._tracker.run_id)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -95,8 +102,8 @@ class TrackingHook:
             self._tracker = None
 
     @hook_impl
-    def on_pipeline_error(self) -> None:
-        """Close the run as failed."""
+    def on_pipeline_error(self, error: BaseException) -> None:
+        """Close the run as failed, or as killed when a signal stopped it."""
         if self._tracker is not None:
-            self._tracker.end("FAILED")
+            self._tracker.end("KILLED" if isinstance(error, RunStopped) else "FAILED")
             self._tracker = None

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from music_recommender.pipelines.preprocessing.eda import plot_weight_distribution, summarize
 from music_recommender.pipelines.preprocessing.nodes import (
     apply_scaler,
+    describe_source,
     fit_scaler,
     index_ids,
     split_interactions,
@@ -453,3 +454,12 @@ def test_weight_plot_has_log_axes_and_labels(small_data) -> None:
         "zscore",
         "log_zscore (used)",
     ]
+
+
+def test_the_data_source_names_the_listeners_the_filter_removed() -> None:
+    plays = pd.DataFrame(
+        {"user_id": [3, 1, 2, 3], "artist_id": [9, 9, 8, 9], "weight": [1, 2, 3, 4]}
+    )
+    user_map = pd.DataFrame({"user_id": [1, 3], "user_index": [0, 1]})
+    source = describe_source({"data": "raw/here"}, plays, user_map)
+    assert source["filtered_out_users"] == [2] and source["raw_data"] == "raw/here"

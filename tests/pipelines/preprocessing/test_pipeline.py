@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,7 @@ OUTPUTS = {
     "data/03_primary/interactions.parquet",
     "data/03_primary/user_map.csv",
     "data/03_primary/artist_map.csv",
+    "data/03_primary/data_source.json",
     "data/05_model_input/train_ratings.parquet",
     "data/05_model_input/validation_ratings.parquet",
     "data/05_model_input/test_ratings.parquet",
@@ -82,6 +84,9 @@ def test_pipeline_writes_every_output_in_its_layer(
         pd.read_parquet(data / "03_primary/interactions.parquet").groupby("artist_index").size()
     )
     assert listeners.min() >= 5
+    source = json.loads((data / "03_primary/data_source.json").read_text())
+    assert source["raw_data"] == os.path.relpath(raw_folder, kedro_project)
+    assert source["filtered_out_users"] == []  # the small data's listeners all keep a row
 
 
 def test_runtime_params_override_one_nested_value(kedro_project: Path, raw_folder: Path) -> None:
@@ -149,9 +154,11 @@ def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> No
             "params:preprocessing.unnamed_artists": MemoryDataset(UnnamedArtistParams()),
             "params:preprocessing.normalisation": MemoryDataset("log_zscore"),
             "params:preprocessing.summary_sample_rows": MemoryDataset(3),
+            "run_info": MemoryDataset({"data": "somewhere/hetrec", "started": "today"}),
         }
     )
     out = SequentialRunner().run(create_pipeline(), catalog)
+    assert out["data_source"].load()["raw_data"] == "somewhere/hetrec"
     summary = out["preprocessing_summary"].load()
     assert out["id_index"].load()["n_users"] == summary["filtered"]["users"]
     assert summary["normalisation"]["method"] == "log_zscore"

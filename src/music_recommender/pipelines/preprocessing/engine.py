@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from music_recommender.pipelines.preprocessing import pandas_engine
@@ -37,6 +38,7 @@ class Engine(Protocol):
     def count(self, frame: Any) -> int: ...
     def null_counts(self, frame: Any) -> dict[str, int]: ...
     def head(self, frame: Any, rows: int) -> pd.DataFrame: ...
+    def sorted_ids(self, frame: Any, column: str) -> np.ndarray: ...
 
 
 def is_spark(frame: object) -> bool:

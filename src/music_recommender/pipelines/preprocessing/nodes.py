@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from music_recommender.pipelines.preprocessing.engine import engine_for
@@ -47,6 +48,21 @@ def index_and_publish(
     """
     interactions, user_map, artist_map = index_ids(user_artists, artists)
     return interactions, interactions, user_map, artist_map
+
+
+def describe_source(
+    run_info: dict[str, str], user_artists: Any, user_map: pd.DataFrame
+) -> dict[str, Any]:
+    """Which raw files the rows came from and which listeners the filter removed: the command line
+    names the data it answers from, and tells a removed listener's id from a mistyped one."""
+    raw = engine_for(user_artists).sorted_ids(user_artists, "user_id")
+    removed = np.setdiff1d(raw, user_map["user_id"].to_numpy(dtype=np.int64))
+    return {
+        "raw_data": run_info.get("data", "unknown"),
+        "environment": run_info.get("environment", ""),
+        "preprocessed": run_info.get("started", ""),
+        "filtered_out_users": [int(u) for u in removed],
+    }
 
 
 def split_interactions(interactions: Any, params: SplitParams) -> tuple[Any, Any, Any]:

@@ -172,12 +172,17 @@ def filter_sparse(user_artists: pd.DataFrame, params: FilterParams) -> pd.DataFr
     return frame.reset_index(drop=True)
 
 
+def sorted_ids(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The distinct ids of ``column``, sorted."""
+    return np.sort(frame[column].unique())
+
+
 def index_ids(
     user_artists: pd.DataFrame, artists: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Number users and artists 0..n-1 (embedding rows) and keep the maps back to ids and names."""
-    user_ids = np.sort(user_artists["user_id"].unique())
-    artist_ids = np.sort(user_artists["artist_id"].unique())
+    user_ids = sorted_ids(user_artists, "user_id")
+    artist_ids = sorted_ids(user_artists, "artist_id")
     user_map, artist_map = id_maps(user_ids, artist_ids, artists)
     interactions = pd.DataFrame(
         {

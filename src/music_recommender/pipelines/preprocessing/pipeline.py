@@ -7,6 +7,7 @@ from kedro.pipeline import Node, Pipeline
 from music_recommender.pipelines.preprocessing.eda import plot_weight_distribution, summarize
 from music_recommender.pipelines.preprocessing.nodes import (
     apply_scaler,
+    describe_source,
     fit_scaler,
     index_and_publish,
     split_interactions,
@@ -15,12 +16,13 @@ from music_recommender.pipelines.preprocessing.nodes import (
 from music_recommender.pipelines.preprocessing.rules import describe_ids
 
 # Datasets shared with the other pipelines keep their names outside the namespace.
-INPUTS = {"user_artists_raw", "artists_raw"}
+INPUTS = {"user_artists_raw", "artists_raw", "run_info"}
 OUTPUTS = {
     "interactions",
     "user_map",
     "artist_map",
     "id_index",
+    "data_source",
     "train_ratings",
     "validation_ratings",
     "test_ratings",
@@ -46,6 +48,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             name="index_and_publish",
         ),
         Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),
+        Node(
+            describe_source,
+            ["run_info", "user_artists", "user_map"],
+            "data_source",
+            name="describe_source",
+        ),
         Node(
             split_interactions,
             ["indexed", "params:split"],

@@ -184,7 +184,8 @@ def filter_sparse(plays: DataFrame, params: FilterParams) -> DataFrame:
     return frame
 
 
-def _sorted_ids(frame: DataFrame, column: str) -> np.ndarray:
+def sorted_ids(frame: DataFrame, column: str) -> np.ndarray:
+    """The distinct ids of ``column``, sorted (collected: one column of distinct ids)."""
     ids = frame.select(column).distinct().toPandas()[column].to_numpy(dtype=np.int64)
     return np.sort(ids)
 
@@ -194,7 +195,7 @@ def index_ids(
 ) -> tuple[DataFrame, pd.DataFrame, pd.DataFrame]:
     """``index_ids`` on Spark: the maps from the sorted distinct ids, the rows joined to them."""
     user_map, artist_map = id_maps(
-        _sorted_ids(plays, "user_id"), _sorted_ids(plays, "artist_id"), artists
+        sorted_ids(plays, "user_id"), sorted_ids(plays, "artist_id"), artists
     )
     spark = plays.sparkSession
     users = spark.createDataFrame(user_map[["user_id", "user_index"]])
