@@ -326,3 +326,30 @@ def test_a_corrupt_model_under_the_reporting_pipeline_is_one_message(
     assert "implicit_model.pt is not a model file this project wrote" in output, output
     assert "Traceback" not in output and "╭" not in output and "weights_only" not in output
     assert latest(kedro_project / "data/08_reporting/report.html") == report
+
+
+def test_load_versions_of_what_the_run_writes_is_refused_and_a_reporting_rerun_pins_them(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    run(kedro_project, raw_folder, **FIXED)
+    data = kedro_project / "data"
+    version = latest(data / "06_models/rating_model.pt").parent.name
+    before = _snapshot(data)
+    params = "params=" + ",".join(f"{k}={v}" for k, v in FIXED.items())
+    mixed = _kedro(kedro_project, raw_folder, "--load-versions", f"rating_model:{version}", params)
+    output = mixed.stdout + mixed.stderr
+    assert mixed.returncode != 0 and "Traceback" not in output, output
+    assert f"--load-versions rating_model:{version} pins a dataset this run writes anew" in output
+    assert "Running node" not in output and _snapshot(data) == before
+
+    pins = ",".join(
+        f"{name}:{version}"
+        for name in ("rating_model", "implicit_model", "metrics", "ranking_metrics")
+    )
+    again = _kedro(
+        kedro_project, raw_folder, "--pipelines", "reporting", "--load-versions", pins, params
+    )
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-3000:]
+    assert "but not" not in output  # every versioned input pinned: no warning
+    assert latest(data / "08_reporting/report.html").parent.name != version  # a new report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -26,6 +27,8 @@ PARAMS = {
     "preprocessing.filter.min_listeners_per_artist": 2,
     "training.recommending.implicit.n_factors": 8,
 }
+
+_FILTER = "preprocessing.filter.min_listeners_per_artist=2"
 
 
 @pytest.fixture(autouse=True)
@@ -198,3 +201,32 @@ def test_models_can_stay_out_of_the_run(kedro_project: Path, raw_folder: Path) -
     artifacts = _artifacts(uri, tracked.info.run_id)
     assert "metrics/metrics.json" in artifacts
     assert not any(name.startswith("models/") for name in artifacts)
+
+
+def test_values_given_for_the_run_beat_the_tuned_ones_and_name_the_mlflow_run(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    _track(kedro_project)
+    given = "model.n_factors=6,training.recommending.implicit.alpha=3"
+    params = f"raw_data_dir={raw_folder},hetrec_url=http://127.0.0.1:9/offline.zip,{given}"
+    done = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--params", f"{params},{_FILTER}"],
+        cwd=kedro_project,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        timeout=600,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    models = kedro_project / "data/06_models"
+    assert json.loads((models / "recipe.json").read_text())["n_factors"] == 6  # not the grid's
+    assert json.loads((models / "implicit_settings.json").read_text())["alpha"] == 3
+    assert "model.n_factors=6 was given for this run: it is used instead of the tuned" in output
+    tracked = _only_run(f"sqlite:///{kedro_project / 'mlruns/mlflow.db'}")
+    assert tracked.info.run_name.startswith("local model.n_factors=6,")
+    assert "implicit.alpha=3" in tracked.info.run_name
+    assert tracked.data.params["used.rating.n_factors"] == "6"
+    assert tracked.data.params["used.implicit.alpha"] == "3"
+    assert "training.recommending.implicit.alpha=3" in tracked.data.tags["overrides"]

@@ -11,6 +11,7 @@ naming the key, what was given and what is expected, instead of after minutes of
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ import yaml
 
 from music_recommender.errors import UserError
 from music_recommender.pmf.scaling import METHODS
+
+logger = logging.getLogger(__name__)
 
 
 class ParameterError(UserError, ValueError):
@@ -134,3 +137,52 @@ def check_keys(params: dict[str, Any], known: set[str]) -> None:
         problems.append(f"unknown parameter {key!r}{hint}")
     if problems:
         raise ParameterError("; ".join(problems))
+
+
+def explicit_parameters(
+    runtime_params: dict[str, Any] | None, local_conf: Path | None, params: dict[str, Any]
+) -> dict[str, Any]:
+    """``{dotted key: value}`` of the parameters a user set for this run: ``--params`` and their
+    own ``conf/local`` (not a shared environment's). These beat the values tuning chose."""
+    given: set[str] = set()
+    given |= {key for key, _ in _leaves(runtime_params or {})}
+    if local_conf is not None and local_conf.is_dir():
+        for path in sorted(local_conf.glob("parameters*.yml")):
+            tree = yaml.safe_load(path.read_text()) or {}
+            if isinstance(tree, dict):
+                given |= {key for key, _ in _leaves(tree)}
+    leaves = dict(_values(params))
+    # Every parameter lives in a pipeline's block (``model.l2``); a top-level key given with
+    # --params (``raw_data_dir``) is the catalog's, not a parameter.
+    return {key: leaves[key] for key in sorted(given) if key in leaves and "." in key}
+
+
+def _values(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted leaves of nested mappings and of the dataclasses Kedro builds from them."""
+    if hasattr(tree, "__dataclass_fields__") and not isinstance(tree, type):
+        tree = {name: getattr(tree, name) for name in tree.__dataclass_fields__}
+    for key, value in tree.items():
+        nested = isinstance(value, dict) or (
+            hasattr(value, "__dataclass_fields__") and not isinstance(value, type)
+        )
+        if nested and (value or not isinstance(value, dict)):
+            yield from _values(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def kept_explicit(
+    tuned_keys: dict[str, str], tuned: dict[str, Any], explicit: dict[str, Any]
+) -> set[str]:
+    """The tuned settings the user set themselves for this run (logged: theirs are used)."""
+    mine = {name for name, key in tuned_keys.items() if key in explicit and name in tuned}
+    for name in sorted(mine):
+        key = tuned_keys[name]
+        logger.info(
+            "%s=%s was given for this run: it is used instead of the tuned %s=%s",
+            key,
+            explicit[key],
+            name,
+            tuned[name],
+        )
+    return mine

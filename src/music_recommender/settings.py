@@ -6,6 +6,7 @@ from music_recommender.hooks import (
     DataErrorMessageHook,
     LogFiltersHook,
     OutputLocationsHook,
+    OverridesHook,
     SafeRunHook,
     SparkHook,
     TorchThreadsHook,
@@ -18,6 +19,7 @@ HOOKS = (
     SparkHook(),  # last to start: after the excepthook that turns its errors into one line
     TrackingHook(),
     OutputLocationsHook(),
+    OverridesHook(),  # before TrackingHook: the run is named after the values given
     DataErrorMessageHook(),
     TorchThreadsHook(),
     SafeRunHook(),

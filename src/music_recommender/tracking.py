@@ -113,6 +113,11 @@ class Tracker:
         """Log numbers (one step)."""
         self._guard(lambda: self._log_batch(metrics=values))
 
+    def params(self, values: dict[str, Any]) -> None:
+        """Log more parameters (the values a run resolved: tuned or given)."""
+        flat = {k: str(v)[:_MAX_PARAM] for k, v in values.items()}
+        self._guard(lambda: self._log_batch(params=flat))
+
     def artifact(self, path: Path, folder: str) -> None:
         """Copy a file (or folder) into the run's artefacts."""
         self._guard(lambda: self._client.log_artifact(self.run_id, str(path), folder))

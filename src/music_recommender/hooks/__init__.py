@@ -3,6 +3,7 @@
 from music_recommender.hooks.error_messages import DataErrorMessageHook
 from music_recommender.hooks.log_filters import LogFiltersHook
 from music_recommender.hooks.output_locations import OutputLocationsHook
+from music_recommender.hooks.overrides import OverridesHook
 from music_recommender.hooks.safe_run import SafeRunHook
 from music_recommender.hooks.spark import SparkHook
 from music_recommender.hooks.threads import TorchThreadsHook
@@ -12,6 +13,7 @@ __all__ = [
     "DataErrorMessageHook",
     "LogFiltersHook",
     "OutputLocationsHook",
+    "OverridesHook",
     "SafeRunHook",
     "SparkHook",
     "TorchThreadsHook",

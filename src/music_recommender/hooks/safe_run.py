@@ -17,7 +17,7 @@ from kedro.runner.runner import _find_nodes_to_resume_from
 
 from music_recommender.atomic import atomic_writes, remove_partials
 from music_recommender.catalog_files import outputs_dir, saved_path
-from music_recommender.errors import RunStopped, signal_name
+from music_recommender.errors import RunStopped, UserError, signal_name
 from music_recommender.parameters import check_keys, check_parameters, known_keys
 from music_recommender.run_lock import RunLock
 from music_recommender.unfinished import UnfinishedRun, describe, read
@@ -26,6 +26,47 @@ from music_recommender.user_errors import user_error
 REPORT = "report"  # the catalog's HTML report, named in the run's last line
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 logger = logging.getLogger(__name__)
+
+
+class LoadVersionsError(UserError):
+    """``--load-versions`` that would mix an older model with this run's outputs."""
+
+
+def check_load_versions(pinned: dict[str, str], pipeline: Pipeline, catalog: DataCatalog) -> None:
+    """Refuse pinning a dataset this run also writes (later nodes would read the old one while
+    the new one is saved); when only reading, say which versioned inputs are left at the latest."""
+    if not pinned:
+        return
+    written = {name for node in pipeline.nodes for name in node.outputs}
+    clash = sorted(set(pinned) & written)
+    if clash:
+        raise LoadVersionsError(
+            f"--load-versions {','.join(f'{n}:{pinned[n]}' for n in clash)} pins a dataset this "
+            "run writes anew, so its nodes would mix the old and the new one. Ask an older model "
+            "with `music-recommender recommend --model-version <version>`, or re-report one with "
+            "`kedro run --pipelines reporting --load-versions <every versioned input>:<version>`"
+        )
+    versioned = sorted(
+        name
+        for name in pipeline.inputs()
+        if getattr(_get(catalog, name), "_version", None) is not None
+    )
+    loose = [name for name in versioned if name not in pinned]
+    if loose:
+        logger.warning(
+            "--load-versions pins %s but not %s: those are read at their latest version "
+            "(pin them too, e.g. --load-versions %s)",
+            ", ".join(sorted(pinned)),
+            ", ".join(loose),
+            ",".join(f"{n}:{next(iter(pinned.values()))}" for n in versioned),
+        )
+
+
+def _get(catalog: DataCatalog, name: str) -> Any:
+    try:
+        return catalog.get(name)
+    except Exception:
+        return None
 
 
 def _swallowing(frame: Any) -> bool:
@@ -83,11 +124,14 @@ class SafeRunHook:
         self._known = known_keys(source) if source.is_dir() else None
 
     @hook_impl
-    def before_pipeline_run(self, pipeline: Pipeline, catalog: DataCatalog) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         """Check the parameters, take the data folder's lock, clear a killed run's temporary files."""
         if self._known is not None:  # a typo in conf/local or --params, before any work
             check_keys(catalog.load("parameters"), self._known)
         check_parameters(set(pipeline.inputs()), catalog.load)
+        check_load_versions(run_params.get("load_versions") or {}, pipeline, catalog)
         self._catalog, self._pipeline, self._done, self._versions = catalog, pipeline, set(), {}
         if self._folder is not None:
             self._release()

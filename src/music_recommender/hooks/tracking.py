@@ -14,6 +14,7 @@ from kedro.pipeline import Pipeline
 
 from music_recommender.catalog_files import git_commit, saved_path
 from music_recommender.errors import RunStopped
+from music_recommender.hooks.overrides import OverridesHook
 from music_recommender.hooks.safe_run import SafeRunHook
 from music_recommender.tracking import (
     ARTIFACT_DATASETS,
@@ -27,6 +28,16 @@ from music_recommender.tracking import (
 )
 
 logger = logging.getLogger("music_recommender.tracking")  # all that tracking says, in one logger
+# The settings a run resolved (tuned values, or the user's), logged as parameters with a prefix.
+USED_SETTINGS = {"recipe": "used.rating.", "implicit_settings": "used.implicit."}
+
+
+def _short(key: str) -> str:
+    """``implicit.alpha`` for ``training.recommending.implicit.alpha``: a run name people read."""
+    for prefix in ("training.recommending.", "training.rating.", "tuning.recommending."):
+        if key.startswith(prefix):
+            return key.removeprefix(prefix)
+    return key
 
 
 class TrackingHook:
@@ -69,7 +80,13 @@ class TrackingHook:
             "kedro.pipelines": ",".join(run_params.get("pipeline_names") or ["__default__"]),
             "git.commit": git_commit(str(self._project)),
         }
-        name = f"{self._env} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        given = OverridesHook.current
+        tags["overrides"] = ",".join(f"{k}={v}" for k, v in given.items())[:4000] or "none"
+        name = (
+            f"{self._env} {','.join(f'{_short(k)}={v}' for k, v in given.items())}"[:240]
+            if given
+            else f"{self._env} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        )
         self._tracker.start(name, flatten(catalog.load("parameters")), tags)
         killed = SafeRunHook.killed_run or {}
         if killed.get("tracking_run") and killed.get("tracking_uri") == uri:
@@ -84,6 +101,8 @@ class TrackingHook:
             return
         if dataset_name in METRIC_DATASETS:
             self._tracker.metrics(numeric(flatten(data, METRIC_DATASETS[dataset_name])))
+        if dataset_name in USED_SETTINGS:  # what was fitted, tuned or given: beside conf's values
+            self._tracker.params(flatten(data, USED_SETTINGS[dataset_name]))
         folder = ARTIFACT_DATASETS.get(dataset_name)
         if folder is None and dataset_name.endswith(FIGURE_SUFFIX):
             folder = "figures"

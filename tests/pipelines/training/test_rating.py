@@ -37,6 +37,18 @@ def test_tuned_recipe_takes_size_and_l2_and_optionally_the_rate(quick_model) -> 
     assert scaled["schedule"] == [[pytest.approx(0.01), 4], [pytest.approx(0.002), 2]]
 
 
+def test_a_value_given_for_the_run_beats_the_tuned_one(quick_model, caplog) -> None:
+    given = {"model.n_factors": 11, "model.schedule": [[0.05, 4], [0.01, 2]]}
+    options = TrainingOptions("tuned", use_tuned_lr=True)
+    with caplog.at_level("INFO"):
+        recipe = resolve_recipe(quick_model | {"n_factors": 11}, BEST, options, given)
+    assert recipe["n_factors"] == 11 and recipe["l2"] == 0.3  # the size given; l2 still tuned
+    assert recipe["schedule"] == [[0.05, 4], [0.01, 2]]  # the rates given, not rescaled
+    assert "model.n_factors=11 was given for this run: it is used instead of the tuned" in (
+        caplog.text
+    )
+
+
 def test_tuned_without_tuning_output_says_what_to_do(quick_model) -> None:
     with pytest.raises(ValueError, match="run the tuning pipeline first") as error:
         resolve_recipe(quick_model, {}, TUNED)

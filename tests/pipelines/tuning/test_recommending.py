@@ -91,6 +91,13 @@ def test_the_search_beats_a_deliberately_bad_conf_point(task) -> None:
     assert again["settings"] == choice["settings"]  # seeded: the same search, the same choice
 
 
+def test_a_setting_given_for_the_run_beats_the_searched_one() -> None:
+    choice = {"settings": {"alpha": 99.0, "reg": 7.0}}
+    given = {"training.recommending.implicit.alpha": BAD.alpha}
+    chosen = resolve_implicit(BAD, choice, RecommendingOptions("tuned"), given)
+    assert chosen["alpha"] == BAD.alpha and chosen["reg"] == 7.0
+
+
 def test_fixed_skips_the_search_and_tuned_without_one_says_what_to_run() -> None:
     choice = {"settings": {"alpha": 99.0}}
     assert resolve_implicit(BAD, choice, RecommendingOptions("fixed")) == BAD.to_dict()

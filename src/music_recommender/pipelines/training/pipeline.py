@@ -22,6 +22,7 @@ INPUTS = {
     "id_index",
     "rating_scaler",
     "recommending_best_params",
+    "explicit_parameters",  # registered by hooks/overrides.py: the values a user gave
 }
 OUTPUTS = {
     "rating_model",

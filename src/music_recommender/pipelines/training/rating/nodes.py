@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_recommender.parameters import kept_explicit
 from music_recommender.pipelines.model_input import holdout, to_ratings
 from music_recommender.pmf.baselines import BiasBaseline, mse
 from music_recommender.pmf.checks import check_field_types
@@ -62,10 +63,21 @@ class BaselineParams:
             )
 
 
+# Each tuned value and the parameter a user would set to choose it themselves.
+_TUNED_RATING = {"n_factors": "model.n_factors", "l2": "model.l2", "lr": "model.schedule"}
+
+
 def resolve_recipe(
-    model: dict[str, Any], best_params: dict[str, Any], options: TrainingOptions
+    model: dict[str, Any],
+    best_params: dict[str, Any],
+    options: TrainingOptions,
+    explicit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The recipe to train: the ``model`` parameters, with the tuned values when asked for."""
+    """The recipe to train: the ``model`` parameters, with the tuned values when asked for.
+
+    A value the user gave for this run (``explicit``: ``--params`` or conf/local) beats the
+    tuned one: tuned values are defaults, not overrides of what was asked for.
+    """
     recipe = Recipe.from_dict(model)
     if options.hyperparameters == "fixed":
         return recipe.to_dict()
@@ -76,11 +88,13 @@ def resolve_recipe(
             "train with fixed hyper-parameters (kedro run --pipelines training --params "
             f"{OPTIONS_KEY}.hyperparameters=fixed)"
         )
-    changes: dict[str, Any] = {
-        "n_factors": int(best_params["n_factors"]),
-        "l2": float(best_params["l2"]),
-    }
-    if options.use_tuned_lr:
+    mine = kept_explicit(_TUNED_RATING, best_params, explicit or {})
+    changes: dict[str, Any] = {}
+    if "n_factors" not in mine:
+        changes["n_factors"] = int(best_params["n_factors"])
+    if "l2" not in mine:
+        changes["l2"] = float(best_params["l2"])
+    if options.use_tuned_lr and "lr" not in mine:
         # Keep the schedule's shape, start it at the tuned rate.
         scale = float(best_params["lr"]) / recipe.train.schedule[0][0]
         changes["schedule"] = [[lr * scale, n] for lr, n in recipe.train.schedule]

@@ -31,7 +31,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     nodes = [
         Node(
             resolve_recipe,
-            ["params:model", "best_params", "params:options"],
+            ["params:model", "best_params", "params:options", "explicit_parameters"],
             "recipe",
             name="resolve_recipe",
         ),
@@ -65,6 +65,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "validation_ratings",
             "test_ratings",
             "best_params",
+            "explicit_parameters",
             "artist_map",
             "interactions",
             "id_index",

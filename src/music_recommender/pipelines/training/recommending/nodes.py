@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_recommender.parameters import kept_explicit
 from music_recommender.pipelines.ranking_holdout import (
     BeyondAccuracyParams,
     RankingParams,
@@ -50,10 +51,20 @@ class RecommendingOptions:
             )
 
 
+IMPLICIT_KEY = "training.recommending.implicit"  # where a user sets the implicit model's settings
+
+
 def resolve_implicit(
-    implicit: ImplicitConfig, best: dict[str, Any], options: RecommendingOptions
+    implicit: ImplicitConfig,
+    best: dict[str, Any],
+    options: RecommendingOptions,
+    explicit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The settings to fit: conf's ``implicit`` block, with the search's choice when tuned."""
+    """The settings to fit: conf's ``implicit`` block, with the search's choice when tuned.
+
+    A setting the user gave for this run (``explicit``: ``--params`` or conf/local) beats the
+    search's choice of it.
+    """
     if options.hyperparameters == "fixed":
         return implicit.to_dict()
     if not best:
@@ -64,8 +75,12 @@ def resolve_implicit(
             "(kedro run --pipelines training --params "
             "training.recommending.options.hyperparameters=fixed)"
         )
-    chosen = replace(implicit, **best["settings"])
-    logger.info("Implicit settings from the search: %s", best["settings"])
+    searched = dict(best["settings"])
+    keys = {name: f"{IMPLICIT_KEY}.{name}" for name in searched}
+    for name in kept_explicit(keys, searched, explicit or {}):
+        del searched[name]
+    chosen = replace(implicit, **searched)
+    logger.info("Implicit settings from the search: %s", searched)
     return chosen.to_dict()
 
 

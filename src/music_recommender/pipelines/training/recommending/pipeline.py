@@ -98,7 +98,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     nodes = [
         Node(
             resolve_implicit,
-            ["params:implicit", "recommending_best_params", "params:options"],
+            [
+                "params:implicit",
+                "recommending_best_params",
+                "params:options",
+                "explicit_parameters",
+            ],
             "implicit_settings",
             name="resolve_implicit",
         ),
@@ -135,6 +140,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "user_map",
             "artist_map",
             "recommending_best_params",
+            "explicit_parameters",
         },
         outputs={
             "implicit_model",
