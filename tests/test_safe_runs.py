@@ -185,14 +185,16 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def _kedro(project: Path, raw: Path, *args: str) -> subprocess.CompletedProcess:
+def _kedro(
+    project: Path, raw: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`kedro run ...` in a fresh interpreter, as a user types it."""
     offline = f"raw_data_dir={raw},hetrec_url=http://127.0.0.1:9/offline.zip"
     params = [a for a in args if a.startswith("params=")]
     rest = [a for a in args if not a.startswith("params=")]
     joined = ",".join([offline, *(p.removeprefix("params=") for p in params)])
     command = [sys.executable, "-m", "kedro", "run", *rest, "--params", joined]
-    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
+    env = os.environ | {"KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"} | (extra_env or {})
     return subprocess.run(
         command, cwd=project, capture_output=True, text=True, env=env, timeout=300, check=False
     )
@@ -353,3 +355,90 @@ def test_load_versions_of_what_the_run_writes_is_refused_and_a_reporting_rerun_p
     assert again.returncode == 0, output[-3000:]
     assert "but not" not in output  # every versioned input pinned: no warning
     assert latest(data / "08_reporting/report.html").parent.name != version  # a new report
+
+
+# Loaded by the run's interpreter (sitecustomize): the disk "fails" as a real one would, at the
+# rename that commits a save under FAULT_PATH.
+_FAULT = """
+import errno, os
+_replace = os.replace
+def replace(src, dst, *args, **kwargs):
+    if os.environ["FAULT_PATH"] in str(dst):
+        code = getattr(errno, os.environ["FAULT_ERRNO"])
+        raise OSError(code, os.strerror(code), str(dst))
+    return _replace(src, dst, *args, **kwargs)
+os.replace = replace
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("ENOSPC", "No space left on device"),
+        ("EROFS", "that folder is read-only"),
+        ("EACCES", "check who owns that folder"),
+    ],
+)
+def test_the_machines_errors_are_one_line_and_the_run_leaves_no_version(
+    kedro_project: Path, raw_folder: Path, tmp_path: Path, code: str, said: str
+) -> None:
+    run(kedro_project, raw_folder, ["preprocessing", "training"], **FIXED)
+    data = kedro_project / "data"
+    models = sorted((data / "06_models/rating_model.pt").iterdir())
+    (tmp_path / "fault").mkdir()
+    (tmp_path / "fault/sitecustomize.py").write_text(_FAULT)
+    fault = {
+        "PYTHONPATH": os.pathsep.join([str(tmp_path / "fault"), os.environ.get("PYTHONPATH", "")]),
+        "FAULT_PATH": "06_models/rating_model.pt",
+        "FAULT_ERRNO": code,
+    }
+    params = "params=" + ",".join(f"{k}={v}" for k, v in FIXED.items())
+    done = _kedro(kedro_project, raw_folder, "--pipelines", "training", params, extra_env=fault)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    last = output.strip().splitlines()[-1]
+    assert said in last and "06_models/rating_model.pt" in last, output[-2000:]
+    assert "Traceback" not in output and "╭" not in output, output[-2000:]
+    assert sorted((data / "06_models/rating_model.pt").iterdir()) == models  # nothing half-saved
+    verbose = _kedro(
+        kedro_project, raw_folder, "--pipelines", "training", "--verbose", params, extra_env=fault
+    )
+    assert "Traceback" in verbose.stderr + verbose.stdout  # the whole story on request
+
+
+def test_an_unreadable_input_names_the_pipeline_that_makes_it_and_an_unknown_node_its_match(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    run(kedro_project, raw_folder, ["preprocessing"], **FIXED)
+    params = "params=" + ",".join(f"{k}={v}" for k, v in FIXED.items())
+    (kedro_project / "data/05_model_input/train_ratings.parquet").write_bytes(b"not parquet")
+    done = _kedro(kedro_project, raw_folder, "--pipelines", "training", params)
+    output = done.stdout + done.stderr
+    last = output.strip().splitlines()[-1]
+    assert done.returncode != 0 and "Traceback" not in output, output[-2000:]
+    assert last.startswith("train_ratings cannot be read from data/05_model_input/"), last
+    assert "make it again with `kedro run --pipelines preprocessing`" in last
+    assert "--from-nodes" not in output  # resuming would read the same file again
+    typo = _kedro(kedro_project, raw_folder, "--from-nodes", "train_modle", params)
+    output = typo.stdout + typo.stderr
+    assert typo.returncode != 0 and "Traceback" not in output
+    assert "no node named 'train_modle' (did you mean training.rating.train_model" in output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"userID,artistID,weight\r\n2,51,13883\r\n", "comma-separated, tab expected"),
+        (b"userID\tartistID\tweight\r\n2\t51\t1\r\n2\t52\t1\t5\r\n", "Expected 3 fields in line 3"),
+        (bytes(range(256)) * 4, "a binary file"),
+    ],
+)
+def test_a_raw_file_of_the_wrong_shape_is_one_line(
+    kedro_project: Path, raw_folder: Path, content: bytes, said: str
+) -> None:
+    (raw_folder / "user_artists.dat").write_bytes(content)
+    done = _kedro(kedro_project, raw_folder, "--pipelines", "preprocessing")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith(str(raw_folder / "user_artists.dat")) and said in last, output[-1500:]

@@ -95,7 +95,8 @@ def kedro_run_command() -> click.Command:
 
 
 def _ending_stops_cleanly(command: click.Command) -> click.Command:
-    """Kedro's ``run`` whose stop by a signal ends with the resume line and exit 128 + signal.
+    """Kedro's ``run`` whose stop by a signal ends with the resume line and exit 128 + signal,
+    and with ``--verbose``.
 
     The run itself has already removed its versions and closed its MLflow run as KILLED
     (``hooks/safe_run.py``); without this, the stop would end as a traceback.
@@ -106,7 +107,9 @@ def _ending_stops_cleanly(command: click.Command) -> click.Command:
     assert original is not None
 
     @functools.wraps(original)
-    def callback(*args: Any, **kwargs: Any) -> Any:
+    def callback(*args: Any, verbose: bool = False, **kwargs: Any) -> Any:
+        if verbose:  # read by the error hook (hooks/error_messages.py) and the log filter
+            os.environ["MUSIC_RECOMMENDER_VERBOSE"] = "1"
         try:
             return original(*args, **kwargs)
         except RunStopped as stop:
@@ -115,6 +118,14 @@ def _ending_stops_cleanly(command: click.Command) -> click.Command:
 
     wrapped = copy.copy(command)  # Kedro's own command object stays as it is
     wrapped.callback = callback
+    wrapped.params = [
+        *command.params,
+        click.Option(
+            ["--verbose"],
+            is_flag=True,
+            help="every dataset's load and save in the log, and the traceback of an error",
+        ),
+    ]
     return wrapped
 
 

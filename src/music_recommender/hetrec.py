@@ -60,8 +60,15 @@ def read_hetrec(path: str | Path, **load_args: object) -> pd.DataFrame:
     # the name; the C parser accepts both CRLF and LF and a missing final newline.
     args: dict[str, object] = {"sep": "\t", "quoting": csv.QUOTE_NONE, "encoding": "utf-8"}
     args.update(load_args)
+    if args["sep"] == "\t" and path.exists():
+        _check_text_and_tabs(path)
     try:
         frame = pd.read_csv(path, **args)  # type: ignore[call-overload]
+    except pd.errors.ParserError as exc:  # a ragged row: more fields than the header
+        reason = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        raise RawFileError(
+            f"{path}: {reason.rstrip('.')}; every row needs the header's tab-separated fields"
+        ) from None
     except UnicodeDecodeError:
         # Files saved by Windows tools carry names in cp1252 (a superset of latin-1's letters).
         logger.warning(
@@ -74,6 +81,27 @@ def read_hetrec(path: str | Path, **load_args: object) -> pd.DataFrame:
     # Lets validation name the file a bad row came from.
     frame.attrs["source"] = str(path)
     return frame
+
+
+_SEPARATORS = ((",", "comma"), (";", "semicolon"), ("|", "pipe-"), (" ", "space-"))
+
+
+def _check_text_and_tabs(path: Path) -> None:
+    """A binary file or one with another separator is named as such, not as missing columns."""
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if b"\x00" in head:
+        raise RawFileError(f"{path}: a binary file; a HetRec file is tab-separated text")
+    header = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if "\t" in header:
+        return
+    for separator, name in _SEPARATORS:
+        if separator in header:
+            kind = f"{name.rstrip('-')}-separated"
+            raise RawFileError(
+                f"{path}: {kind}, tab expected (its header: {header[:80]!r}); save it with tabs "
+                "between the fields, as the HetRec files are"
+            )
 
 
 def _first_non_utf8_line(path: Path) -> int:

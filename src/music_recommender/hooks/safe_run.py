@@ -21,7 +21,7 @@ from music_recommender.errors import RunStopped, UserError, signal_name
 from music_recommender.parameters import check_keys, check_parameters, known_keys
 from music_recommender.run_lock import RunLock
 from music_recommender.unfinished import UnfinishedRun, describe, read
-from music_recommender.user_errors import user_error
+from music_recommender.user_errors import load_failure, user_error
 
 REPORT = "report"  # the catalog's HTML report, named in the run's last line
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -249,7 +249,7 @@ class SafeRunHook:
         hint = self.abandon(mistake=user_error(error) is not None)
         if isinstance(error, RunStopped):
             error.hint = hint  # the command's last line (cli.py), not a warning before it
-        elif hint:
+        elif hint and load_failure(error) is None:  # an unreadable input: make it again first
             logger.warning(hint)
 
     @hook_impl
