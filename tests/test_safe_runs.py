@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import signal
@@ -134,7 +133,7 @@ def test_one_process_runs_twice_in_a_row(tmp_path: Path) -> None:
 
 
 def test_a_failed_run_leaves_no_new_model_or_metrics_version(
-    kedro_project: Path, raw_folder: Path, monkeypatch
+    kedro_project: Path, raw_folder: Path, monkeypatch, capsys
 ) -> None:
     params = FIXED
     run(kedro_project, raw_folder, **params)
@@ -160,14 +159,9 @@ def test_a_failed_run_leaves_no_new_model_or_metrics_version(
     assert not list(data.rglob(f"*{PARTIAL}*"))
     # The lock went with the failed run: the next one starts, and ends naming its report.
     monkeypatch.undo()
-    lines: list[str] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    logging.getLogger("music_recommender.hooks").addHandler(handler)
-    try:
-        run(kedro_project, raw_folder, ["reporting"], **params)
-    finally:
-        logging.getLogger("music_recommender.hooks").removeHandler(handler)
+    capsys.readouterr()
+    run(kedro_project, raw_folder, ["reporting"], **params)
+    lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f"Report: {os.path.relpath(latest(data / '08_reporting/report.html'))}"
 
 
@@ -442,3 +436,23 @@ def test_a_raw_file_of_the_wrong_shape_is_one_line(
     assert done.returncode != 0 and "Traceback" not in output
     last = output.strip().splitlines()[-1]
     assert last.startswith(str(raw_folder / "user_artists.dat")) and said in last, output[-1500:]
+
+
+def test_the_log_is_for_people_and_verbose_brings_back_every_dataset_line(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    params = "params=" + ",".join(f"{k}={v}" for k, v in FIXED.items())
+    narrow = {"COLUMNS": "80"}
+    done = _kedro(
+        kedro_project, raw_folder, "--pipelines", "preprocessing", params, extra_env=narrow
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-2000:]
+    assert "Loading data from" not in output and "Saving data to" not in output
+    assert "Running node: validate_raw_data " in output  # the node's name, not its signature
+    assert "Completed node:" not in output
+    verbose = _kedro(kedro_project, raw_folder, "--verbose", params)
+    output = verbose.stdout + verbose.stderr
+    assert "Loading data from" in output and "Saving data to" in output
+    last = verbose.stdout.strip().splitlines()[-1]  # whole, however narrow the terminal
+    assert re.fullmatch(r"Report: data/08_reporting/report\.html/[^/ ]+/report\.html", last), last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -11,10 +12,17 @@ from music_recommender.errors import RunStopped
 
 
 class _DropKedroResumeHint(logging.Filter):
-    """Kedro's own hint ignores the versions a failed run removes; ``SafeRunHook`` gives one."""
+    """Kedro's own hint ignores the versions a failed run removes; ``SafeRunHook`` gives one.
+    Its "Completed node" line repeats "Running node" (kept with ``--verbose``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "You can resume the pipeline run" not in record.getMessage()
+        if "You can resume the pipeline run" in record.getMessage():
+            return False
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (
+            message.startswith("Completed node:")
+            and os.environ.get("MUSIC_RECOMMENDER_VERBOSE") != "1"
+        )
 
 
 class _DropStopTraces(logging.Filter):
@@ -24,6 +32,29 @@ class _DropStopTraces(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         return not isinstance(error, RunStopped) and "RunStopped(" not in record.getMessage()
+
+
+class _DatasetLinesOnlyWhenVerbose(logging.Filter):
+    """Kedro's line per dataset load and save (most of a run's log) only with ``--verbose``:
+    the log shows the nodes, their progress and results."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if os.environ.get("MUSIC_RECOMMENDER_VERBOSE") == "1" or record.levelno > logging.INFO:
+            return True
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not message.startswith(("Loading data from", "Saving data to"))
+
+
+class _ShortNodeLines(logging.Filter):
+    """``Running node: training.rating.train_model``, not the node's every input and output
+    (which wrap over several lines; kept with ``--verbose``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        verbose = os.environ.get("MUSIC_RECOMMENDER_VERBOSE") == "1"
+        if record.msg == "Running node: %s" and record.args and not verbose:
+            shown = str(record.args[0] if isinstance(record.args, tuple) else record.args)
+            record.args = (shown.split(": ", 1)[0],)
+        return True
 
 
 class LogFiltersHook:
@@ -41,6 +72,8 @@ def install_filters() -> None:
         _add(logging.getLogger(f"kedro.runner.{name}"), _DropKedroResumeHint)
     for name in ("optuna.study._optimize", "kedro.pipeline.node", "kedro.runner.task"):
         _add(logging.getLogger(name), _DropStopTraces)
+    _add(logging.getLogger("kedro.io.data_catalog"), _DatasetLinesOnlyWhenVerbose)
+    _add(logging.getLogger("kedro.pipeline.node"), _ShortNodeLines)
 
 
 def _add(log: logging.Logger, kind: type[logging.Filter]) -> None:

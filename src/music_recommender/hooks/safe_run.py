@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -259,7 +260,10 @@ class SafeRunHook:
         self._finish()
         if self._report is not None:
             shown = os.path.relpath(self._report) if self._report.is_absolute() else self._report
-            logger.info("Report: %s", shown)
+            # Printed plain, not logged: a log handler wraps a long path at the terminal's width
+            # and it could not be pasted.
+            sys.stdout.write(f"Report: {shown}\n")
+            sys.stdout.flush()
             self._report = None
 
     def abandon(self, mistake: bool = False) -> str | None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from music_recommender.pmf.model import PMF
+from music_recommender.pmf.progress import Progress
 from music_recommender.pmf.solver import (
     ImplicitConfig,
     PlayedPairs,
@@ -128,13 +129,18 @@ def fit_implicit(
     reg_users, reg_items = regs
     ones_users, item_negative = weights
     history = []
+    progress = Progress()
     for number in range(1, config.iterations + 1):
         start = time.perf_counter()
         user = sweep(user, item, by_user, reg_users, config, (ones_users, item_negative))
         item = sweep(item, user, by_item, reg_items, config, (item_negative, ones_users))
         history.append({"sweep": number, "seconds": time.perf_counter() - start})
-        logger.info(
-            "implicit sweep %d/%d: %.2f s", number, config.iterations, history[-1]["seconds"]
+        logger.log(
+            progress.level(),
+            "implicit sweep %d/%d: %.2f s",
+            number,
+            config.iterations,
+            history[-1]["seconds"],
         )
         if after_sweep is not None:
             store(model.to(device), user, item, config)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from music_recommender.pmf.checks import check_field_types
+from music_recommender.pmf.progress import Progress
 from music_recommender.pmf.row_sparse import RowSparseOptimizer
 
 logger = logging.getLogger(__name__)
@@ -340,15 +341,19 @@ class _BestWeights:
         return False, self.patience is not None and self.since >= self.patience
 
 
-def _report_epoch(record: dict[str, Any], epochs: int, progress: bool) -> None:
-    """One log line per epoch (and, with ``progress``, a line on the terminal that updates)."""
+def _report_epoch(
+    record: dict[str, Any], epochs: int, progress: bool, level: int = logging.INFO
+) -> None:
+    """A log line per epoch, at INFO every few seconds and for the last (``Progress``); with
+    ``progress``, a line on the terminal that updates."""
     shown = f"{record['val_loss']:.4f}" if record["val_loss"] is not None else "-"
     if progress:
         sys.stderr.write(
             f"\repochs {record['epoch']}/{epochs}: train {record['train_loss']:.4f}, val {shown}"
         )
         sys.stderr.flush()
-    logger.info(
+    logger.log(
+        level,
         "epoch %d/%d lr %g: train %.4f, validation %s",
         record["epoch"],
         epochs,
@@ -379,6 +384,7 @@ def fit(
     valid = valid.to(device) if valid is not None and len(valid) else None
     bias_coef = bias_coefficients(model, train, config)
     history, best = History(), _BestWeights(config.patience)
+    shown = Progress()  # an INFO line every few seconds and for the last epoch
     for stage, (lr, n_epochs) in enumerate(config.schedule):
         # A fresh optimiser per stage, as the article re-creates it at each rate.
         optimizer = make_optimizer(model, config, lr)
@@ -398,7 +404,8 @@ def fit(
             history.epochs.append(
                 record | {"val_loss": val_loss, "seconds": time.perf_counter() - start}
             )
-            _report_epoch(history.epochs[-1], config.epochs, config.progress)
+            last = epoch == config.epochs
+            _report_epoch(history.epochs[-1], config.epochs, config.progress, shown.level(last))
             is_best, history.stopped_early = best.update(model, val_loss)
             history.best_epoch = epoch if is_best else history.best_epoch
             if history.stopped_early:

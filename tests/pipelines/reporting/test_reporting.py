@@ -328,6 +328,13 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     # which setting the search chose, what it gained over conf, and the settings used
     assert "tried 30 settings (14 pruned early)" in page and "(+0.7%)" in page
     assert "implicit.alpha" in page
+    # it leads with the model that recommends, its settings, and says what the metrics mean
+    first, rating = page.index("<h2>The recommending model</h2>"), page.index("rating model</h2>")
+    assert first < page.index("<h2>Recommending: top-10 ranking</h2>") < rating
+    assert first < page.index("<h3>Example listeners</h3>") < rating
+    assert "<code>alpha</code> 27.5" in page[first:rating]
+    assert "NDCG@10: the same hits weighted by place" in page and "P@10: of the 10 artists" in page
+    assert "Mean squared error (MSE)" in page[rating:]
 
 
 def test_the_page_says_when_the_factors_do_not_beat_the_baseline_and_formats_numbers() -> None:

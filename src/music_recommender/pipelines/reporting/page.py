@@ -127,6 +127,7 @@ class ReportContent:
     figures: dict[str, str]
     table_rows: int
     run: dict[str, str]
+    implicit: dict[str, Any] | None = None  # the settings the recommending model was fitted with
 
 
 def build_report(
@@ -168,6 +169,7 @@ def build_report(
         figures=embed_figures(**images),
         table_rows=params.table_rows,
         run=run,
+        implicit=implicit,
     )
     return render_report(content)
 
@@ -242,10 +244,54 @@ def _verdict(metrics: dict[str, Any]) -> str:
     )
 
 
+# The settings of the recommending model a reader looks for first, in this order.
+_SHOWN_SETTINGS = (
+    "n_factors",
+    "alpha",
+    "plays_scale",
+    "reg",
+    "frequency_reg",
+    "bias_reg",
+    "negative_exponent",
+    "iterations",
+)
+
+
+def metric_sentence(k: int) -> str:
+    """What each ranking metric means, in one sentence each."""
+    return (
+        f"P@{k}: of the {k} artists shown to a listener, the share that are among their held-out "
+        f"artists. R@{k}: of their held-out artists, the share shown. NDCG@{k}: the same hits "
+        "weighted by place, so a hit at the top counts most (1 = the held-out artists fill the top "
+        "places). Coverage: the share of the catalogue that appears in anyone's list."
+    )
+
+
+def _recommender_section(implicit: dict[str, Any] | None) -> str:
+    """The model that recommends: what it is and the settings it was fitted with."""
+    if not implicit:
+        return ""
+    shown = [(name, implicit[name]) for name in _SHOWN_SETTINGS if name in implicit]
+    settings = ", ".join(
+        f"<code>{html.escape(name)}</code> {value:.4g}"
+        if isinstance(value, float)
+        else f"<code>{html.escape(name)}</code> {html.escape(str(value))}"
+        for name, value in shown
+    )
+    return f"""<h2>The recommending model</h2>
+<p>What listeners get: the same factor model trained on every listener-artist pair, played or
+not (implicit feedback, a confidence of <code>1 + alpha * log1p(plays)</code> per played pair,
+solved by alternating least squares). It was fitted with {settings}
+(<code>data/06_models/implicit_settings.json</code>: the search's choice unless training ran with
+fixed settings; a value given with <code>--params</code> beats it).</p>
+"""
+
+
 def _ranking_section(ranking: dict[str, Any], search: dict[str, Any]) -> str:
     """The recommending model's holdout ranking against the baselines, and how it was tuned."""
     protocol = ranking["protocol"]
     return f"""<h2>Recommending: top-{protocol["k"]} ranking</h2>
+<p>{html.escape(metric_sentence(protocol["k"]))}</p>
 <p>{protocol["holdout_fraction"]:.0%} of each listener's artists held out; every artist the
 listener did not play in training is ranked ({protocol["users"]:,} listeners,
 {protocol["artists"]:,} artists). The rating objective learns only from played pairs, never
@@ -327,19 +373,26 @@ def render_report(content: ReportContent) -> str:
 <style>{_CSS}</style></head><body>
 <h1>music-recommender: run report</h1>
 {_run_line(content.run)}
+<p>Last.fm listeners' play counts turned into artist recommendations. First the model that
+recommends and how well it ranks artists a listener went on to play; then the article's rating
+model (probabilistic matrix factorisation of the play counts), the data, the figures and the
+run's parameters.</p>
+{_recommender_section(content.implicit)}
+{_ranking_section(ranking, content.search)}<h3>Example listeners</h3>
+<p>A few listeners' most-played artists beside what the model recommends them.</p>
+{_table(examples)}
+{_beyond_section(ranking)}
+<h2>The article's rating model</h2>
 <p>Probabilistic matrix factorisation of Last.fm play counts: each (user, artist) rating is predicted
 as <code>mean + user bias + artist bias + user vector · artist vector</code>, trained on
 {split["train"]:,} ratings, {_validation(split["validation"])}, tested on {split["test"]:,}.</p>
-<h2>Test metrics</h2>
-<p>Mean squared error on the held-out test ratings, on the normalised scale
-(<code>{html.escape(str(summary["normalisation"]["method"]))}</code>), beside two baselines that
-use no factors. {html.escape(_verdict(metrics))}</p>
+<h3>Test metrics</h3>
+<p>Mean squared error (MSE) on the held-out test ratings, on the normalised scale
+(<code>{html.escape(str(summary["normalisation"]["method"]))}</code>): the mean of the squared
+gap between predicted and true rating, lower is better; beside two baselines that use no factors.
+{html.escape(_verdict(metrics))}</p>
 {_table(metrics_table(metrics), "{:.4f}")}
 <p>{metrics["epochs"]} epochs trained; the weights kept are those of epoch {metrics["kept_epoch"]}.</p>
-{_ranking_section(ranking, content.search)}
-{_beyond_section(ranking)}<h3>Example listeners</h3>
-<p>A few listeners' most-played artists beside what the model recommends them.</p>
-{_table(examples)}
 <h2>Data</h2>
 <p>The play counts as read, and after the sparsity filter the model trains on.</p>
 {_table(facts_table(summary), "{:,.1f}")}
