@@ -36,3 +36,24 @@ def test_a_yaml_syntax_error_in_conf_names_the_file_and_line(
     assert done.returncode != 0
     assert "Invalid YAML or JSON file" in done.stderr and "conf/local/parameters.yml" in done.stderr
     assert "unable to read line" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_model_too_big_for_this_machine_is_refused_before_any_node_or_allocation(
+    kedro_project: Path, raw_folder: Path
+) -> None:
+    from music_recommender.pmf.errors import SettingError  # noqa: PLC0415
+    from music_recommender.pmf.recommender import ImplicitRecommender  # noqa: PLC0415
+    from music_recommender.pmf.solver import ImplicitConfig  # noqa: PLC0415
+
+    from .test_run import run  # noqa: PLC0415
+
+    run(kedro_project, raw_folder, ["preprocessing"])
+    huge = "training.recommending.implicit.n_factors=1000000000"
+    done = _kedro(kedro_project, raw_folder, "--pipelines", "training", f"params={huge}")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "training.recommending.implicit.n_factors=1,000,000,000 needs about" in done.stderr
+    assert "GiB available: lower training.recommending.implicit.n_factors" in done.stderr
+    assert "Running node" not in done.stdout + done.stderr
+    # the library itself, as a fit of the same size from a notebook would be
+    with pytest.raises(SettingError, match="n_factors=1,000,000,000 needs about"):
+        ImplicitRecommender(ImplicitConfig(n_factors=10**9)).fit([0, 1], [1, 0], [3.0, 1.0], 2, 2)

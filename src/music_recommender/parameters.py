@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 from music_recommender.errors import UserError
+from music_recommender.pmf.checks import check_model_memory
+from music_recommender.pmf.errors import SettingError
 from music_recommender.pmf.scaling import METHODS
 
 logger = logging.getLogger(__name__)
@@ -87,8 +89,38 @@ def check_parameters(names: set[str], load: Callable[[str], Any]) -> None:
             check(load(f"params:{key}"))
         except ParameterError as exc:
             problems.append(str(exc))
+    problems += _memory_problems(names, load)
     if problems:
         raise ParameterError("; ".join(problems))
+
+
+# The models a run may fit, by the parameter that sizes them.
+_SIZED = {"training.recommending.implicit": "implicit", "model": "rating"}
+
+
+def _memory_problems(names: set[str], load: Callable[[str], Any]) -> list[str]:
+    """Models too big for this machine, told before the run starts (when the id index exists)."""
+    if "id_index" not in names:  # made by this run: the fit checks itself before allocating
+        return []
+    try:
+        index = load("id_index")
+        rows = int(index["n_users"]) + int(index["n_items"])
+    except Exception:  # not made yet: the run will say so in its own words
+        return []
+    problems = []
+    for key, objective in _SIZED.items():
+        if f"params:{key}" not in names:
+            continue
+        block = load(f"params:{key}")
+        size = (
+            block.get("n_factors") if isinstance(block, dict) else getattr(block, "n_factors", None)
+        )
+        if isinstance(size, int) and not isinstance(size, bool):
+            try:
+                check_model_memory(objective, rows, size, f"{key}.n_factors")
+            except SettingError as exc:
+                problems.append(str(exc))
+    return problems
 
 
 def _leaves(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, bool]]:

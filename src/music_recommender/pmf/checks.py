@@ -62,3 +62,42 @@ def _describe(expected: Any) -> str:
         return "a list"
     names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     return names.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+# Bytes a model row of one factor costs while fitting: float32 weights, and for the rating
+# model its gradient and Adam's two moments; for the implicit solver the new tables it builds
+# beside the old ones and its conjugate-gradient buffers.
+BYTES_PER_FACTOR = {"implicit": 4 * 4, "rating": 4 * 4}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can give now (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os  # noqa: PLC0415
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_model_memory(
+    objective: str, n_rows: int, n_factors: int, setting: str = "n_factors"
+) -> None:
+    """Refuse, before any allocation, a model whose tables cannot fit in the memory at hand."""
+    need = n_rows * (n_factors + 1) * BYTES_PER_FACTOR[objective]
+    if objective == "implicit":  # the solver's Gram matrices: factors x factors, twice
+        need += 2 * n_factors * n_factors * 4
+    free = available_memory()
+    if free is not None and need > free:
+        raise SettingError(
+            f"{setting}={n_factors:,} needs about {need / 2**30:,.1f} GiB to fit the {objective} "
+            f"model's {n_rows:,} listener and artist rows, and this machine has "
+            f"{free / 2**30:,.1f} GiB available: lower {setting}"
+        )

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from music_recommender.pmf.checks import check_model_memory
 from music_recommender.pmf.errors import ModelFileError, NonFiniteModelError
 from music_recommender.pmf.implicit_feedback import fit_implicit, fold_in, store
 from music_recommender.pmf.model import PMF
@@ -397,6 +398,7 @@ class ImplicitRecommender(FactorRecommender):
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         n_users = int(users.max()) + 1 if n_users is None else n_users
         n_items = int(items.max()) + 1 if n_items is None else n_items
+        check_model_memory("implicit", n_users + n_items, self.config.n_factors)
         model = self.config.build(n_users, n_items)
         self.set_model(model, pairs_matrix(users, items, n_users, n_items))
         hook = (
@@ -460,6 +462,7 @@ class RatingRecommender(FactorRecommender):
         """Train through the recipe's schedule (early stopping on ``validation``); see ``history``."""
         n_users = int(train.pairs[:, 0].max()) + 1 if n_users is None else n_users
         n_items = int(train.pairs[:, 1].max()) + 1 if n_items is None else n_items
+        check_model_memory("rating", n_users + n_items, self.recipe.n_factors)
         # The mean rating as numpy takes it (float32, pairwise), the global bias's start.
         mean = float(np.mean(train.targets.cpu().numpy()))
         model = self.recipe.build(n_users, n_items, mean)
