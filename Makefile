@@ -11,20 +11,25 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 TORCH_FROM := $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)" --extra-index-url https://pypi.org/simple,)
+# pyspark (491 MB, and Java 17 to run) only for `kedro run --env spark`: make install SPARK=1
+SPARK ?=
+comma := ,
+EXTRAS := dev$(if $(SPARK),$(comma)spark,)
+STAMP := $(VENV)/.installed$(if $(SPARK),-spark,)
 export KEDRO_DISABLE_TELEMETRY := 1
 
 .PHONY: install run test lint viz notebook clean-data
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
-$(VENV)/.installed: pyproject.toml
-	@echo "Setting up $(VENV): $(TORCH)$(if $(TORCH_INDEX), from $(TORCH_INDEX),), then the project and its test tools."
-	@echo "(first time only: about 5 minutes and 2 GB with the CPU build and pyspark; later calls skip this)"
+$(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): $(TORCH)$(if $(TORCH_INDEX), from $(TORCH_INDEX),), then the project and its test tools$(if $(SPARK), and pyspark,)."
+	@echo "(first time only: a few minutes with the CPU build; later calls skip this)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(TORCH_FROM)
-	@echo "torch installed; now the project (kedro, kedro-datasets, pandas, scikit-learn, ...) and pyspark"
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	@echo "torch installed; now the project (kedro, kedro-datasets, pandas, scikit-learn, ...)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 	@echo "Ready: $(VENV)"
 
@@ -49,8 +54,9 @@ notebook: install
 	$(BIN)/python -m pip install --quiet -e ".[notebook]"
 	$(BIN)/jupyter lab notebooks/eda.ipynb $(ARGS)
 
-## Delete every generated output (02_intermediate ... 08_reporting of every environment); keeps
-## data/01_raw, the downloaded and generated inputs
+## Delete every generated output (02_intermediate ... 08_reporting of every environment and of
+## every --params outputs_dir=data/<name> run); keeps data/01_raw, the downloaded and generated inputs
 clean-data:
-	rm -rf data/0[2-8]_*/* data/demo data/seed data/scale data/spark data/.run.lock
+	rm -rf data/0[2-8]_*/* data/demo data/seed data/scale data/spark data/.run.lock data/.run.unfinished.json
+	@for lock in data/*/.run.lock; do [ -e "$$lock" ] && rm -rf "$$(dirname "$$lock")"; done; true
 	@echo "Removed the outputs of every environment; data/01_raw is kept."

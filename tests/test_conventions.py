@@ -72,3 +72,20 @@ def _long_functions() -> list[str]:
 
 def test_no_function_over_sixty_lines_outside_create_pipeline() -> None:
     assert _long_functions() == []
+
+
+def test_a_plain_install_leaves_pyspark_out_and_spark_1_brings_it(tmp_path) -> None:
+    import subprocess  # noqa: PLC0415
+
+    def pip_line(*args: str) -> str:
+        done = subprocess.run(
+            ["make", "-n", "install", f"VENV={tmp_path / 'venv'}", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return next(line for line in done.stdout.splitlines() if "pip install --quiet -e" in line)
+
+    assert pip_line().endswith('-e ".[dev]"')
+    assert pip_line("SPARK=1").endswith('-e ".[dev,spark]"')

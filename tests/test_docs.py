@@ -26,9 +26,9 @@ DOCS = (
     *sorted(str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "docs").glob("*.md")),
 )
 # Runtime parameters the catalog reads (conf/base/globals.yml and conf/scale), not pipeline keys.
-RUNTIME = {"raw_data_dir", "hetrec_url", "scale_users", "scale_artists"}
-# conf/README.md's how-to creates conf/big/ before running it.
-EXAMPLE_ENVS = {"big"}
+RUNTIME = {"raw_data_dir", "hetrec_url", "outputs_dir", "scale_users", "scale_artists"}
+# conf/README.md's how-tos create conf/big/ and conf/lastfm/ before running them.
+EXAMPLE_ENVS = {"big", "lastfm"}
 
 
 def _lines(prefix: str) -> list[str]:

@@ -51,7 +51,7 @@ def check_requirements(settings: dict[str, Any]) -> None:
     except ImportError as error:
         raise SparkSetupError(
             "this environment runs preprocessing on Spark, and pyspark is not installed: "
-            "pip install -e '.[spark]'"
+            "make install SPARK=1 (or pip install -e '.[spark]')"
         ) from error
     if not _remote(settings) and not java_available():
         raise SparkSetupError(

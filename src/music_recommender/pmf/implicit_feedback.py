@@ -135,13 +135,8 @@ def fit_implicit(
         user = sweep(user, item, by_user, reg_users, config, (ones_users, item_negative))
         item = sweep(item, user, by_item, reg_items, config, (item_negative, ones_users))
         history.append({"sweep": number, "seconds": time.perf_counter() - start})
-        logger.log(
-            progress.level(),
-            "implicit sweep %d/%d: %.2f s",
-            number,
-            config.iterations,
-            history[-1]["seconds"],
-        )
+        level, total = progress.level(), config.iterations
+        logger.log(level, "implicit sweep %d/%d: %.2f s", number, total, history[-1]["seconds"])
         if after_sweep is not None:
             store(model.to(device), user, item, config)
             after_sweep(number)
