@@ -340,3 +340,19 @@ def test_a_run_into_another_outputs_dir_keeps_the_first_data_sets_model(
     assert theirs.returncode == 0, theirs.stderr
     assert "in data/other/ (50 listeners" in theirs.stderr
     assert f"from {os.path.relpath(raw, project_copy)}" in theirs.stderr
+
+
+def test_the_latency_benchmark_times_both_commands_and_ends_with_json(project_copy: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks/cli_latency.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--project", str(project_copy), "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("help_wall_s", "help_cpu_s", "recommend_wall_s", "recommend_cpu_s"):
+        assert result[key] > 0
+    assert isinstance(result["recommend_within_goal"], bool)
