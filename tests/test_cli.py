@@ -356,3 +356,25 @@ def test_the_latency_benchmark_times_both_commands_and_ends_with_json(project_co
     for key in ("help_wall_s", "help_cpu_s", "recommend_wall_s", "recommend_cpu_s"):
         assert result[key] > 0
     assert isinstance(result["recommend_within_goal"], bool)
+
+
+def test_explain_splits_a_recommendation_into_the_listeners_plays(trained_project, capsys) -> None:
+    project, _ = trained_project
+    user = int(pd.read_csv(project / "data/03_primary/user_map.csv")["user_id"].iloc[0])
+    assert cli.run(["--project", str(project), "recommend", "--user", str(user), "-n", "1"]) == 0
+    top = capsys.readouterr().out.strip().splitlines()[1].split(maxsplit=1)[1].rsplit(maxsplit=1)[0]
+    args = ["--project", str(project), "explain", "--user", str(user), "--artist", top, "-n", "99"]
+    assert cli.run(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    head = re.match(
+        r".* score (-?[\d.]+) = (-?[\d.]+) \(its own baseline\) \+ (-?[\d.]+) from", lines[0]
+    )
+    assert head, lines[0]
+    score, baseline, played = map(float, head.groups())
+    shares = [float(line.rsplit(maxsplit=1)[1]) for line in lines[2:]]
+    assert baseline + played == pytest.approx(score, abs=2e-4)
+    assert sum(shares) == pytest.approx(played, abs=1e-3 * len(shares))
+    assert lines[1].split() == ["rank", "because", "of", "plays", "share"]
+    new = ["--project", str(project), "explain", "--listen", f"{top}=5", "--artist", top]
+    assert cli.run(new) == 0  # a new listener's history is explained too
+    assert cli.run(["--project", str(project), "explain", "--artist", top]) == 2

@@ -3,6 +3,7 @@
     music-recommender recommend --user 2 -n 10
     music-recommender recommend --listen "Depeche Mode=1200" --listen "The Cure=300"
     music-recommender similar --artist "Depeche Mode"
+    music-recommender explain --user 2 --artist "Depeche Mode"
     music-recommender run --pipelines preprocessing   # Kedro's own `run`, every option
 
 A click group, as Kedro's own command line: `run` is Kedro's `run` command itself, and Kedro
@@ -219,6 +220,9 @@ def _answer(settings: dict[str, Any], ask: Any) -> None:
         click.echo(f"music-recommender: {exc}", err=True)
         sys.exit(2)
     click.echo(f"answering from: {assets.source}", err=True)
+    if isinstance(table, tuple):  # (headline, table)
+        click.echo(table[0])
+        table = table[1]
     click.echo(table.to_string(index=False))
 
 
@@ -265,6 +269,35 @@ def similar(ctx: click.Context, artist: str, n: int, **given: Any) -> None:
     _answer(_settings(ctx, **given), lambda q, assets: q.similar(assets, artist, n))
 
 
+@cli.command()
+@click.option("--artist", required=True, help="the recommended artist to explain")
+@click.option("--user", type=int, help="a userID from user_artists.dat")
+@click.option(
+    "--listen",
+    multiple=True,
+    metavar="ARTIST=PLAYS",
+    callback=_listen,
+    help="a new listener's history, repeated per artist",
+)
+@click.option("-n", type=click.IntRange(min=1), default=5, show_default=True, help="how many")
+@_model_choice
+@_shared
+@click.pass_context
+def explain(
+    ctx: click.Context,
+    artist: str,
+    user: int | None,
+    listen: dict[str, float],
+    n: int,
+    **given: Any,
+) -> None:
+    """Why an artist is recommended: the played artists whose plays make most of its score."""
+    if (user is None) == (not listen):
+        raise click.UsageError("give either --user or --listen (one or more), not both")
+    settings = _settings(ctx, **given)
+    _answer(settings, lambda q, assets: q.explain(assets, artist, n, user, listen))
+
+
 def run(argv: list[str]) -> int:
     """Run the command line on ``argv``; returns its exit status (0 answered, 2 user error)."""
     try:
@@ -274,7 +307,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-QUERIES = ("recommend", "similar")
+QUERIES = ("recommend", "similar", "explain")
 _GROUP_VALUES = ("--env", "--objective", "--project")  # the group's options that take a value
 
 

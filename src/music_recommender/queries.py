@@ -57,15 +57,21 @@ class Assets:
 
     def played(self, user_index: int) -> np.ndarray:
         """The artists a listener has played (all of them, not only the training split's)."""
-        if self.interactions_path is None and self.interactions is None:  # the model's own
-            pairs = self.recommender.user_items
-            return pairs[user_index].indices if pairs is not None else np.zeros(0, np.int64)
+        pairs = self.recommender.user_items
+        if self.recommender.objective == "implicit" and pairs is not None:
+            return pairs[user_index].indices  # fitted on every pair of interactions: the same
+        return self.history(user_index)[0]
+
+    def history(self, user_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """A listener's (artist rows, plays), from the interactions table."""
         if self.interactions is not None:
             frame = self.interactions
         elif self.interactions_path is not None:
             frame = _interactions(self.interactions_path, user_index)
+        else:
+            raise ModelUnavailableError("the interactions table is not there to read plays from")
         mine = frame[frame["user_index"] == user_index]
-        return mine["artist_index"].to_numpy()
+        return mine["artist_index"].to_numpy(), mine["weight"].to_numpy(dtype=np.float64)
 
 
 def load_assets(
@@ -114,13 +120,10 @@ def _load(
     )
     entry = catalog.get("interactions") or {}
     interactions, interactions_path = None, None
-    if objective == "rating" or recommender.user_items is None:
-        # the rating model holds its training split's pairs only: every play is in interactions
-        if entry.get("type") in _PARQUET:
-            interactions_path = _path(project, entry["filepath"])
-        else:  # another engine's files: through its own dataset
-            interactions = _kedro_load("interactions", entry, project)
-    # else the implicit model was fitted on every pair of interactions, and holds them
+    if entry.get("type") in _PARQUET:  # one listener's rows are read when asked for
+        interactions_path = _path(project, entry["filepath"])
+    elif objective == "rating" or recommender.user_items is None:
+        interactions = _kedro_load("interactions", entry, project)  # another engine's files
     return Assets(
         recommender.with_budget(budget),
         user_map,
@@ -262,7 +265,9 @@ def _kedro_load(name: str, entry: dict[str, Any], project: Path) -> Any:
 def _interactions(path: Path, user_index: int) -> pd.DataFrame:
     """One listener's rows of the interactions table (a filter pushed down to the Parquet file)."""
     return pd.read_parquet(
-        path, columns=["user_index", "artist_index"], filters=[("user_index", "==", user_index)]
+        path,
+        columns=["user_index", "artist_index", "weight"],
+        filters=[("user_index", "==", user_index)],
     )
 
 
@@ -321,6 +326,56 @@ def _table(
 
 def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
     """The top ``n`` artists a known listener has not played yet."""
+    u = _user_row(assets, user_id)
+    rec = assets.recommender
+    played = pairs_of(assets.played(u), rec.n_items)
+    n = _available(n, rec.n_items - played.nnz)
+    index, values = rec.recommend([u], n, user_items=played)
+    return _table(index[0], values[0], assets)
+
+
+def explain(
+    assets: Assets,
+    artist: str,
+    n: int = 5,
+    user_id: int | None = None,
+    listens: dict[str, float] | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """Why ``artist`` is recommended: the played artists whose plays make most of its score."""
+    rec = assets.recommender
+    if not hasattr(rec, "explain"):
+        raise UnknownNameError("explanations come from the implicit model: --objective implicit")
+    item = _artist_index(assets, artist)
+    if user_id is not None:
+        history, plays = assets.history(_user_row(assets, user_id))
+        who = f"listener {user_id}"
+    else:
+        history = np.array([_artist_index(assets, name) for name in listens or {}])
+        plays, who = np.array(list((listens or {}).values()), dtype=np.float64), "this listener"
+    why = rec.explain(history, plays, item)
+    names = assets.artist_map.set_index("artist_index")["artist_name"]
+    played = dict(zip(history.tolist(), plays.tolist(), strict=True))
+    top = slice(0, min(n, len(why.artists)))
+    table = pd.DataFrame(
+        {
+            "rank": np.arange(1, top.stop + 1),
+            "because of": [str(names.get(a, f"artist {a}")) for a in why.artists[top]],
+            "plays": [int(played[a]) for a in why.artists[top].tolist()],
+            "share": np.round(why.contributions[top], 4),
+        }
+    )
+    rest = why.contributions[top.stop :].sum()
+    headline = (
+        f"{names.get(item, artist)} for {who}: score {why.score:.4f} = {why.baseline:.4f} "
+        f"(its own baseline) + {why.contributions.sum():.4f} from {len(history)} played "
+        f"artist(s)"
+        + (f" ({rest:+.4f} from the {len(history) - top.stop} not shown)" if rest else "")
+    )
+    return headline, table
+
+
+def _user_row(assets: Assets, user_id: int) -> int:
+    """A listener's row, or one line on why there is none (filtered out, or no such id)."""
     match = assets.user_map[assets.user_map["user_id"] == user_id]
     if match.empty and user_id in assets.filtered_out:
         raise UnknownNameError(
@@ -334,12 +389,7 @@ def recommend_user(assets: Assets, user_id: int, n: int = 10) -> pd.DataFrame:
         raise UnknownNameError(
             f"unknown user {user_id}; closest ids: {', '.join(map(str, sorted(closest)))}"
         )
-    u = int(match["user_index"].iloc[0])
-    rec = assets.recommender
-    played = pairs_of(assets.played(u), rec.n_items)
-    n = _available(n, rec.n_items - played.nnz)
-    index, values = rec.recommend([u], n, user_items=played)
-    return _table(index[0], values[0], assets)
+    return int(match["user_index"].iloc[0])
 
 
 def recommend_new(assets: Assets, listens: dict[str, float], n: int = 10) -> pd.DataFrame:

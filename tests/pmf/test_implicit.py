@@ -207,3 +207,28 @@ def test_frequency_scaled_l2_holds_back_a_popular_artist_more() -> None:
     assert ImplicitConfig(frequency_reg=0.5).frequency_reg == 0.5
     with pytest.raises(ValueError, match="frequency_reg must be >= 0"):
         ImplicitConfig(frequency_reg=-1.0)
+
+
+@pytest.mark.parametrize("frequency_reg", [0.0, 0.5])
+def test_an_explanation_splits_the_fold_in_score_exactly(planted, frequency_reg: float) -> None:
+    from music_recommender.pmf import ImplicitRecommender  # noqa: PLC0415
+
+    users, items, plays, n_users, n_items = planted
+    config = ImplicitConfig(
+        n_factors=8, alpha=10, reg=5, bias_reg=5, iterations=6, frequency_reg=frequency_reg
+    )
+    rec = ImplicitRecommender(config).fit(users, items, plays, n_users, n_items)
+    mine = users == 7
+    history, counts = items[mine], plays[mine]
+    top, scores = rec.recommend_new(history, counts, n=3)
+    for artist, served in zip(top, scores, strict=True):
+        why = rec.explain(history, counts, int(artist))
+        assert why.baseline + why.contributions.sum() == pytest.approx(why.score, abs=1e-9)
+        assert why.score == pytest.approx(float(served), abs=2e-3)  # the score the list showed
+        assert sorted(why.artists.tolist()) == sorted(history.tolist())
+        assert (np.diff(why.contributions) <= 0).all()  # largest share first
+    # A listener of one artist: that artist's share is all the score beyond the baseline.
+    single = rec.explain(history[:1], counts[:1], int(top[0]))
+    assert single.contributions[0] == pytest.approx(single.score - single.baseline)
+    with pytest.raises(IndexError, match="item must be row indices"):
+        rec.explain(history, counts, n_items)

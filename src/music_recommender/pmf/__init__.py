@@ -34,6 +34,7 @@ _WHERE = {
     "LRRangeResult": "lr_finder",
     "lr_range_test": "lr_finder",
     "suggest_lr": "lr_finder",
+    "Explanation": "recommender",
     "ModelFileError": "errors",
     "SettingError": "errors",
     "load_model": "persistence",
@@ -41,6 +42,7 @@ _WHERE = {
 }
 __all__ = [
     "PMF",
+    "Explanation",
     "FactorRecommender",
     "History",
     "ImplicitConfig",

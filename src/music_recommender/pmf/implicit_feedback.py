@@ -27,6 +27,7 @@ import torch
 
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.progress import Progress
+from music_recommender.pmf.ranking import item_bias
 from music_recommender.pmf.solver import (
     ImplicitConfig,
     PlayedPairs,
@@ -174,3 +175,42 @@ def fold_in(
     pairs = PlayedPairs.build(np.zeros(len(items)), items.numpy(), conf, torch.ones(1), ones)
     row = solve_side(torch.zeros(1, k + 1), vectors, bias, pairs, reg, k + 1, torch.ones(1), ones)
     return row[0, :k], float(row[0, k])
+
+
+@torch.no_grad()
+def explain_fold_in(
+    model: PMF, items: Any, plays: Any, item: int, config: ImplicitConfig | None = None
+) -> tuple[float, float, np.ndarray]:
+    """Why ``item`` scores what it does for a listener with this history, exactly.
+
+    The folded-in row is ``x = A^-1 (base + sum_j t_j f_j)`` (``solve_side`` for one row, with
+    ``f_j = [y_j | 1]`` and ``t_j = c_j - b_j (c_j - 1)`` per played artist ``j``), so the score
+    ``b_i + y_i . x[:k]`` splits into a baseline (the artist's bias and what every unplayed pair
+    says) plus one term per played artist: ``t_j * g_i' A^-1 f_j`` with ``g_i = [y_i | 0]``, as
+    implicit's ``explain`` does for ALS. Solved in float64: the terms sum to the score.
+    Returns (score, baseline, one contribution per history entry).
+    """
+    config = config or ImplicitConfig.of(model)
+    if config.negative_exponent != 0:
+        raise ValueError("explain supports negative_exponent 0 only, as fold_in does")
+    items = np.array(items, dtype=np.int64)  # a writable copy, for torch.from_numpy
+    if len(items) == 0:
+        raise ValueError("an explanation needs at least one artist with a play count")
+    vectors = model.item_factors.weight.detach().cpu().double()
+    bias = item_bias(model).detach().cpu().double()
+    feats = torch.cat([vectors, torch.ones(len(vectors), 1, dtype=torch.float64)], dim=1)
+    conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale).double()
+    extra = conf - 1.0
+    played = feats[torch.from_numpy(items)]
+    system = feats.T @ feats + (played.T * extra) @ played
+    ridge, per_row = regularisation(config, torch.device("cpu"), [len(items)])
+    system += torch.diag(ridge.double())
+    if per_row is not None:
+        k = model.n_factors
+        system[:k, :k] += torch.eye(k, dtype=torch.float64) * float(per_row[0, 0])
+    query = torch.cat([vectors[item], torch.zeros(1, dtype=torch.float64)])
+    weights = torch.linalg.solve(system, query)  # A^-1 g_i (A is symmetric)
+    target = conf - bias[torch.from_numpy(items)] * extra
+    contributions = target * (played @ weights)
+    baseline = float(bias[item] - (feats.T @ bias) @ weights)
+    return baseline + float(contributions.sum()), baseline, contributions.numpy()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ from scipy import sparse
 
 from music_recommender.pmf.checks import check_model_memory
 from music_recommender.pmf.errors import ModelFileError, NonFiniteModelError
-from music_recommender.pmf.implicit_feedback import fit_implicit, fold_in, store
+from music_recommender.pmf.implicit_feedback import explain_fold_in, fit_implicit, fold_in, store
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.persistence import read_payload, to_bytes, write_atomic
 from music_recommender.pmf.ranking import (
@@ -48,6 +49,17 @@ from music_recommender.pmf.solver import ImplicitConfig
 from music_recommender.pmf.trainer import History, Ratings, fit
 
 Lists = tuple[np.ndarray, np.ndarray]  # (artist indices, scores), one row per query
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """An artist's score for a listener, split into a baseline and one share per played artist."""
+
+    item: int
+    score: float
+    baseline: float  # the artist's bias and what the unplayed pairs say: no one artist's doing
+    artists: np.ndarray  # the played artists' rows, largest contribution first
+    contributions: np.ndarray  # each one's share of the score
 
 
 class FactorRecommender:
@@ -424,6 +436,21 @@ class ImplicitRecommender(FactorRecommender):
         return fold_in(
             self.fitted, self._rows(artists, self.n_items, "artists"), plays, self.config
         )
+
+    def explain(self, artists: Any, plays: Any, item: int) -> Explanation:
+        """Which of a listener's played artists make ``item`` score what it does (fold-in score,
+        exactly split: ``baseline + sum(contributions) == score``), largest share first.
+
+        As implicit's ``explain``: the listener is recalculated from this history, so for a
+        listener the model was trained on the score is the refreshed row's, close to the trained.
+        """
+        artists = self._rows(artists, self.n_items, "artists")
+        (item,) = self._rows(item, self.n_items, "item")
+        score, baseline, shares = explain_fold_in(
+            self.fitted, artists, plays, int(item), self.config
+        )
+        order = np.argsort(-shares, kind="stable")
+        return Explanation(int(item), score, baseline, artists[order], shares[order])
 
     @classmethod
     def _restore(
