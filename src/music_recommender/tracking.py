@@ -127,6 +127,49 @@ class Tracker:
         self._guard(lambda: self._client.set_terminated(self.run_id, status))
         self.run_id = None
 
+    def recommender(
+        self,
+        files: dict[str, Path],
+        interactions: Any,
+        registry: dict[str, Any],
+        ndcg: float | None,
+    ) -> None:
+        """Log the run's recommender as an MLflow model and register it (``serving.py``)."""
+
+        def log() -> None:
+            import mlflow  # noqa: PLC0415
+
+            from music_recommender import serving  # noqa: PLC0415
+
+            mlflow.set_tracking_uri(self.uri)
+            with mlflow.start_run(run_id=self.run_id):
+                info = serving.log_recommender(
+                    files["model"], files["users"], files["artists"], interactions
+                )
+            name = registry.get("name")
+            if not name:
+                logger.info(
+                    "MLflow model %s (not registered: tracking.registry.name is unset)",
+                    info.model_uri,
+                )
+                return
+            rule = str(registry.get("champion", "best_ndcg"))
+            version, promoted, before = serving.register(
+                info.model_uri, name, rule, ndcg, self._client
+            )
+            shown = f"{before:.4f}" if before is not None else "none"
+            logger.info(
+                "Registered %s version %s as candidate; champion %s (NDCG@10 %s against %s, rule %s)",
+                name,
+                version,
+                "moves to it" if promoted else "stays",
+                f"{ndcg:.4f}" if ndcg is not None else "unknown",
+                shown,
+                rule,
+            )
+
+        self._guard(log)
+
     def close_killed(self, run_id: str) -> None:
         """Mark a run whose process was killed (found by its marker) KILLED, if still RUNNING."""
 

@@ -30,6 +30,7 @@ from music_recommender.tracking import (
 logger = logging.getLogger("music_recommender.tracking")  # all that tracking says, in one logger
 # The settings a run resolved (tuned values, or the user's), logged as parameters with a prefix.
 USED_SETTINGS = {"recipe": "used.rating.", "implicit_settings": "used.implicit."}
+RECOMMENDER = "implicit_model"  # logged as an MLflow model at the end of a run that trains it
 
 
 def _short(key: str) -> str:
@@ -45,6 +46,8 @@ class TrackingHook:
 
     def __init__(self) -> None:
         self._settings: dict[str, Any] = {}
+        self._model: Path | None = None  # this run's new recommender, to log as an MLflow model
+        self._ndcg: float | None = None
         self._project = Path.cwd()
         self._env = ""
         self._catalog: Any = None
@@ -65,6 +68,7 @@ class TrackingHook:
     ) -> None:
         """Start the run (or say in one line why not) and log every parameter."""
         self._tracker, self._catalog = None, catalog
+        self._model, self._ndcg = None, None
         settings = self._settings
         if not settings.get("enabled") or os.environ.get("MUSIC_RECOMMENDER_TRACKING") == "0":
             return
@@ -103,6 +107,11 @@ class TrackingHook:
             self._tracker.metrics(numeric(flatten(data, METRIC_DATASETS[dataset_name])))
         if dataset_name in USED_SETTINGS:  # what was fitted, tuned or given: beside conf's values
             self._tracker.params(flatten(data, USED_SETTINGS[dataset_name]))
+        if dataset_name == RECOMMENDER:
+            self._model = saved_path(self._catalog.get(dataset_name))
+        if dataset_name == "ranking_metrics":
+            ndcg = data.get("models", {}).get("implicit", {}).get("ndcg@10")
+            self._ndcg = float(ndcg) if isinstance(ndcg, int | float) else None
         folder = ARTIFACT_DATASETS.get(dataset_name)
         if folder is None and dataset_name.endswith(FIGURE_SUFFIX):
             folder = "figures"
@@ -115,10 +124,22 @@ class TrackingHook:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        """Close the run as finished."""
-        if self._tracker is not None:
-            self._tracker.end("FINISHED")
-            self._tracker = None
+        """Log a new recommender as an MLflow model (registered, aliases moved); close the run."""
+        if self._tracker is None:
+            return
+        if self._model is not None and self._settings.get("log_models", True):
+            files = {"model": self._model} | {
+                key: Path(str(self._catalog.get(name)._describe()["filepath"]))
+                for key, name in (("users", "user_map"), ("artists", "artist_map"))
+            }
+            self._tracker.recommender(
+                files,
+                self._catalog.load("interactions"),
+                dict(self._settings.get("registry") or {}),
+                self._ndcg,
+            )
+        self._tracker.end("FINISHED")
+        self._tracker = None
 
     @hook_impl
     def on_pipeline_error(self, error: BaseException) -> None:
