@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,11 @@ def test_a_plain_install_leaves_pyspark_out_and_spark_1_brings_it(tmp_path) -> N
     import subprocess  # noqa: PLC0415
 
     def pip_line(*args: str) -> str:
+        # Not the settings of a make that runs this test (`make test SPARK=1` in CI).
+        clean = {k: v for k, v in os.environ.items() if k not in ("SPARK", "MAKEFLAGS", "MFLAGS")}
         done = subprocess.run(
             ["make", "-n", "install", f"VENV={tmp_path / 'venv'}", *args],
+            env=clean,
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
+
+from music_recommender.cli import kedro_run_command
 
 from .conftest import PROJECT_ROOT
 from .test_run import run
@@ -91,7 +92,8 @@ def test_a_documented_query_parses(command: str) -> None:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_documented_command_parses_and_names_what_exists(command: str) -> None:
     args = shlex.split(command)[2:]
-    options = kedro_run.make_context("run", args).params  # Kedro's own parsing of --params
+    # The project's `run`: Kedro's own, with --verbose (Kedro's parsing of --params).
+    options = kedro_run_command().make_context("run", args).params
     bootstrap_project(PROJECT_ROOT)
     if options["env"] and options["env"] not in EXAMPLE_ENVS:
         assert (PROJECT_ROOT / "conf" / options["env"]).is_dir(), options["env"]

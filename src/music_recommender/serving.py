@@ -70,6 +70,14 @@ class Served:
     artist_names: np.ndarray  # row -> name
     plays: sparse.csr_matrix  # listeners x artists, each played pair's plays
 
+    def __post_init__(self) -> None:
+        # Lookups by name and id, built once (a request names up to hundreds of artists).
+        by_name: dict[str, int] = {}
+        for row, name in enumerate(self.artist_names):
+            by_name.setdefault(str(name).casefold(), row)
+        object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_by_id", {int(a): r for r, a in enumerate(self.artist_ids)})
+
     @classmethod
     def from_files(
         cls, model: str | Path, users: str | Path, artists: str | Path, plays: str | Path
@@ -95,13 +103,12 @@ class Served:
     def artist_row(self, value: Any, field: str) -> int:
         """An artist by id (a number) or name (any case); unknown: the closest names."""
         if isinstance(value, int | np.integer) or (isinstance(value, str) and value.isdigit()):
-            found = np.flatnonzero(self.artist_ids == int(value))
-            if len(found):
-                return int(found[0])
-        name = str(value).casefold()
-        found = np.flatnonzero(np.char.lower(self.artist_names.astype(str)) == name)
-        if len(found):
-            return int(found[0])
+            found = self._by_id.get(int(value))  # type: ignore[attr-defined]
+            if found is not None:
+                return found
+        found = self._by_name.get(str(value).casefold())  # type: ignore[attr-defined]
+        if found is not None:
+            return found
         import difflib  # noqa: PLC0415
 
         close = difflib.get_close_matches(str(value), self.artist_names.tolist(), n=3, cutoff=0.5)

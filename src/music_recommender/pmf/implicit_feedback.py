@@ -34,7 +34,6 @@ from music_recommender.pmf.solver import (
     confidence,
     initial_rows,
     regularisation,
-    solve_side,
     sweep,
     unplayed_weights,
 )
@@ -148,69 +147,106 @@ def fit_implicit(
     return history
 
 
+ItemSide = tuple[torch.Tensor, torch.Tensor]  # the frozen artists' Gram matrix and bias term
+_SIDE_ROWS = 16_384  # artists per block while summing the Gram matrix (bounded float64 memory)
+
+
+@torch.no_grad()
+def item_side(model: PMF) -> ItemSide:
+    """What every fold-in shares: ``F' F`` and ``-F' b`` of the artists' ``F = [y | 1]``, in
+    float64. A ``(k + 1)``-square matrix, summed in blocks: compute it once per fitted model."""
+    vectors = model.item_factors.weight.detach().cpu()
+    bias = item_bias(model).detach().cpu()
+    k = vectors.shape[1]
+    gram = torch.zeros(k + 1, k + 1, dtype=torch.float64)
+    base = torch.zeros(k + 1, dtype=torch.float64)
+    for start in range(0, len(vectors), _SIDE_ROWS):
+        block = vectors[start : start + _SIDE_ROWS].double()
+        feats = torch.cat([block, torch.ones(len(block), 1, dtype=torch.float64)], dim=1)
+        gram += feats.T @ feats
+        base -= feats.T @ bias[start : start + _SIDE_ROWS].double()
+    return gram, base
+
+
+@torch.no_grad()
+def row_system(
+    model: PMF, items: np.ndarray, plays: Any, config: ImplicitConfig, side: ItemSide | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One listener's normal equations ``A x = base + sum_j t_j f_j`` (``solve_side`` for one row,
+    unplayed weight 1): returns ``A``, the right-hand side, the played ``f_j`` and ``t_j``."""
+    gram, base = side if side is not None else item_side(model)
+    rows = torch.from_numpy(np.array(items, dtype=np.int64))
+    vectors = model.item_factors.weight.detach().cpu()[rows].double()
+    bias = item_bias(model).detach().cpu()[rows].double()
+    played = torch.cat([vectors, torch.ones(len(rows), 1, dtype=torch.float64)], dim=1)
+    conf = confidence(np.zeros(len(rows)), plays, config.alpha, config.plays_scale).double()
+    extra = conf - 1.0
+    system = gram + (played.T * extra) @ played
+    ridge, per_row = regularisation(config, torch.device("cpu"), [len(rows)])
+    system += torch.diag(ridge.double())
+    if per_row is not None:  # frequency-scaled L2 on the factor columns
+        k = model.n_factors
+        system[:k, :k] += torch.eye(k, dtype=torch.float64) * float(per_row[0, 0])
+    target = conf - bias * extra
+    return system, base + played.T @ target, played, target
+
+
+def _checked(
+    model: PMF, items: Any, config: ImplicitConfig | None, what: str
+) -> tuple[np.ndarray, ImplicitConfig]:
+    items = np.array(items, dtype=np.int64)
+    if len(items) == 0:
+        raise ValueError(f"{what} needs at least one artist with a play count")
+    config = config or ImplicitConfig.of(model)
+    if config.negative_exponent != 0:
+        raise ValueError(f"{what} supports negative_exponent 0 only (it would need popularity)")
+    return items, config
+
+
 @torch.no_grad()
 def fold_in(
-    model: PMF, items: Any, plays: Any, config: ImplicitConfig | None = None
+    model: PMF,
+    items: Any,
+    plays: Any,
+    config: ImplicitConfig | None = None,
+    side: ItemSide | None = None,
 ) -> tuple[torch.Tensor, float]:
     """A new listener's vector and bias from their (artist, plays) history; artists stay frozen.
 
-    The same least-squares row update as training, for one row: no retraining, milliseconds.
+    The same least-squares row as training's, solved exactly (a ``(k + 1)``-square system in
+    float64): no retraining, about a millisecond once ``side`` (``item_side``) is known.
     Without ``config``, the settings the model was fitted with (``ImplicitConfig.of(model)``).
     """
-    if len(items) == 0:
-        raise ValueError("a new listener needs at least one artist with a play count")
-    config = config or ImplicitConfig.of(model)
-    if config.negative_exponent != 0:
-        raise ValueError(
-            "fold_in supports negative_exponent 0 only (it would need training popularity)"
-        )
-    items = torch.tensor(np.asarray(items), dtype=torch.long)
+    items, config = _checked(model, items, config, "fold_in")
+    system, rhs, _, _ = row_system(model, items, plays, config, side)
+    row = torch.linalg.solve(system, rhs)
     k = model.n_factors
-    vectors = model.item_factors.weight.detach().cpu()
-    bias = model.item_bias.weight.detach().cpu()[:, 0]
-    conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale)
-    reg = regularisation(config, torch.device("cpu"), [len(items)])
-    ones = torch.ones(model.n_items)
-    # k + 1 conjugate-gradient steps solve the (k + 1)-unknown system exactly.
-    pairs = PlayedPairs.build(np.zeros(len(items)), items.numpy(), conf, torch.ones(1), ones)
-    row = solve_side(torch.zeros(1, k + 1), vectors, bias, pairs, reg, k + 1, torch.ones(1), ones)
-    return row[0, :k], float(row[0, k])
+    return row[:k].to(model.item_factors.weight.dtype), float(row[k])
 
 
 @torch.no_grad()
 def explain_fold_in(
-    model: PMF, items: Any, plays: Any, item: int, config: ImplicitConfig | None = None
+    model: PMF,
+    items: Any,
+    plays: Any,
+    item: int,
+    config: ImplicitConfig | None = None,
+    side: ItemSide | None = None,
 ) -> tuple[float, float, np.ndarray]:
     """Why ``item`` scores what it does for a listener with this history, exactly.
 
-    The folded-in row is ``x = A^-1 (base + sum_j t_j f_j)`` (``solve_side`` for one row, with
-    ``f_j = [y_j | 1]`` and ``t_j = c_j - b_j (c_j - 1)`` per played artist ``j``), so the score
+    The folded-in row is ``x = A^-1 (base + sum_j t_j f_j)`` (``row_system``), so the score
     ``b_i + y_i . x[:k]`` splits into a baseline (the artist's bias and what every unplayed pair
     says) plus one term per played artist: ``t_j * g_i' A^-1 f_j`` with ``g_i = [y_i | 0]``, as
-    implicit's ``explain`` does for ALS. Solved in float64: the terms sum to the score.
+    implicit's ``explain`` does for ALS. In float64: the terms sum to ``fold_in``'s score.
     Returns (score, baseline, one contribution per history entry).
     """
-    config = config or ImplicitConfig.of(model)
-    if config.negative_exponent != 0:
-        raise ValueError("explain supports negative_exponent 0 only, as fold_in does")
-    items = np.array(items, dtype=np.int64)  # a writable copy, for torch.from_numpy
-    if len(items) == 0:
-        raise ValueError("an explanation needs at least one artist with a play count")
-    vectors = model.item_factors.weight.detach().cpu().double()
-    bias = item_bias(model).detach().cpu().double()
-    feats = torch.cat([vectors, torch.ones(len(vectors), 1, dtype=torch.float64)], dim=1)
-    conf = confidence(np.zeros(len(items)), plays, config.alpha, config.plays_scale).double()
-    extra = conf - 1.0
-    played = feats[torch.from_numpy(items)]
-    system = feats.T @ feats + (played.T * extra) @ played
-    ridge, per_row = regularisation(config, torch.device("cpu"), [len(items)])
-    system += torch.diag(ridge.double())
-    if per_row is not None:
-        k = model.n_factors
-        system[:k, :k] += torch.eye(k, dtype=torch.float64) * float(per_row[0, 0])
-    query = torch.cat([vectors[item], torch.zeros(1, dtype=torch.float64)])
+    items, config = _checked(model, items, config, "explain")
+    system, _, played, target = row_system(model, items, plays, config, side)
+    _, base = side if side is not None else item_side(model)
+    vector = model.item_factors.weight.detach().cpu()[item].double()
+    query = torch.cat([vector, torch.zeros(1, dtype=torch.float64)])
     weights = torch.linalg.solve(system, query)  # A^-1 g_i (A is symmetric)
-    target = conf - bias[torch.from_numpy(items)] * extra
     contributions = target * (played @ weights)
-    baseline = float(bias[item] - (feats.T @ bias) @ weights)
+    baseline = float(item_bias(model).detach().cpu()[item].double() + base @ weights)
     return baseline + float(contributions.sum()), baseline, contributions.numpy()

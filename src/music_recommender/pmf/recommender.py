@@ -32,7 +32,14 @@ from scipy import sparse
 
 from music_recommender.pmf.checks import check_model_memory
 from music_recommender.pmf.errors import ModelFileError, NonFiniteModelError
-from music_recommender.pmf.implicit_feedback import explain_fold_in, fit_implicit, fold_in, store
+from music_recommender.pmf.implicit_feedback import (
+    ItemSide,
+    explain_fold_in,
+    fit_implicit,
+    fold_in,
+    item_side,
+    store,
+)
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.persistence import read_payload, to_bytes, write_atomic
 from music_recommender.pmf.ranking import (
@@ -391,6 +398,7 @@ class ImplicitRecommender(FactorRecommender):
         super().__init__(memory_budget_mb)
         self.config = config or ImplicitConfig()
         self.history: list[dict[str, float]] = []
+        self._side: tuple[Any, ItemSide] | None = None  # (the model it is of, item_side)
 
     def fit(
         self,
@@ -433,9 +441,14 @@ class ImplicitRecommender(FactorRecommender):
 
     def recalculate_user(self, artists: Any, plays: Any) -> tuple[torch.Tensor, float]:
         """The exact least-squares row of a listener with this history (no retraining)."""
-        return fold_in(
-            self.fitted, self._rows(artists, self.n_items, "artists"), plays, self.config
-        )
+        rows = self._rows(artists, self.n_items, "artists")
+        return fold_in(self.fitted, rows, plays, self.config, self._item_side())
+
+    def _item_side(self) -> ItemSide:
+        """The artists' Gram matrix every fold-in shares, computed once per fitted model."""
+        if self._side is None or self._side[0] is not self.model:
+            self._side = (self.model, item_side(self.fitted))
+        return self._side[1]
 
     def explain(self, artists: Any, plays: Any, item: int) -> Explanation:
         """Which of a listener's played artists make ``item`` score what it does (fold-in score,
@@ -447,7 +460,7 @@ class ImplicitRecommender(FactorRecommender):
         artists = self._rows(artists, self.n_items, "artists")
         (item,) = self._rows(item, self.n_items, "item")
         score, baseline, shares = explain_fold_in(
-            self.fitted, artists, plays, int(item), self.config
+            self.fitted, artists, plays, int(item), self.config, self._item_side()
         )
         order = np.argsort(-shares, kind="stable")
         return Explanation(int(item), score, baseline, artists[order], shares[order])

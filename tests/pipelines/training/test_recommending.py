@@ -133,6 +133,7 @@ def _run_recommending(
         "params:recommending.options": RecommendingOptions("fixed"),
         "params:recommending.beyond_accuracy": BeyondAccuracyParams(0.8, 4, [0.0, 0.1], 0),
         "recommending_best_params": {},
+        "explicit_parameters": {},  # registered by hooks/overrides.py in a real run
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     # The runner hands back the outputs no node consumes: ranking, recommendations, neighbours.
