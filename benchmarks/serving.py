@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCALE = {"listeners": 359_347, "artists": 197_592, "plays_each": 48, "factors": 128}
 
 
-def _hetrec(folder: Path) -> tuple[Path, Path, Path, pd.DataFrame]:
+def _hetrec(project: Path) -> tuple[Path, Path, Path, pd.DataFrame]:
     """The project's latest implicit model and its maps (data/, from `kedro run`)."""
-    data = ROOT / "data"
+    data = project / "data"
     versions = sorted((data / "06_models/implicit_model.pt").glob("*/implicit_model.pt"))
     if not versions:
         raise SystemExit("no data/06_models/implicit_model.pt yet: run `kedro run` first")
@@ -71,6 +71,7 @@ def _scale(folder: Path, shape: dict[str, int]) -> tuple[Path, Path, Path, pd.Da
     with torch.no_grad():
         for table in (model.user_factors, model.item_factors):
             table.weight.normal_(0, 0.1)
+    model.trained_with = {"objective": "implicit", **config.to_dict()}  # as a fit records it
     rec = ImplicitRecommender(config).set_model(model, pairs_matrix(users, items, n_users, n_items))
     rec.save(folder / "implicit_model.pt")
     pd.DataFrame({"user_id": np.arange(n_users) + 1, "user_index": np.arange(n_users)}).to_csv(
@@ -90,7 +91,7 @@ def _scale(folder: Path, shape: dict[str, int]) -> tuple[Path, Path, Path, pd.Da
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
     ordered = sorted(seconds)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return {"p50_ms": round(1000 * statistics.median(ordered), 2), "p99_ms": round(1000 * p99, 2)}
 
 
@@ -197,6 +198,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--server-requests", type=int, default=200, help="0: no server")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--project", type=Path, default=ROOT, help="whose data/ holds hetrec's model"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
@@ -208,7 +212,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         store = Path(temp)
         for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
-            files = _hetrec(store) if size == "hetrec" else _scale(store, SCALE)
+            files = _hetrec(args.project) if size == "hetrec" else _scale(store, SCALE)
             figures = measure(size, files, args.repeats, store)
             if size == "hetrec" and args.server_requests:
                 users = pd.read_csv(files[1])["user_id"].to_numpy()

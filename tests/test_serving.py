@@ -227,3 +227,47 @@ def test_mlflow_models_serve_answers_over_http_and_a_bad_request_is_a_400(regist
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_batch_writes_every_listeners_top_n_from_the_registered_model(registered, tmp_path) -> None:
+    project, uri = registered
+    out = tmp_path / "recs.parquet"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "music-recommender"),
+            "batch",
+            "--out",
+            str(out),
+            "-n",
+            "3",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"MLFLOW_TRACKING_URI": uri},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_parquet(out)
+    users = pd.read_csv(project / "data/03_primary/user_map.csv")["user_id"]
+    assert table.groupby("user_id").size().eq(3).all() and set(table["user_id"]) == set(users)
+    assert list(table.columns) == ["user_id", "rank", "artist_id", "artist_name", "score"]
+
+
+def test_the_serving_benchmark_measures_each_request_and_ends_with_json(registered) -> None:
+    project, _ = registered
+    script = Path(__file__).resolve().parents[1] / "benchmarks/serving.py"
+    options = ["--sizes", "hetrec", "--project", str(project), "--repeats", "3"]
+    done = subprocess.run(
+        [sys.executable, str(script), *options, "--server-requests", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])["hetrec"]
+    for kind in ("known_top10", "fold_in_50", "similar_10"):
+        assert 0 < result[kind]["p50_ms"] <= result[kind]["p99_ms"]
+    assert result["load_s"] > 0 and result["server_requests_per_s"] > 0

@@ -298,6 +298,38 @@ def explain(
     _answer(settings, lambda q, assets: q.explain(assets, artist, n, user, listen))
 
 
+@cli.command()
+@click.option(
+    "--model",
+    "model_uri",
+    default="models:/music-recommender@champion",
+    show_default=True,
+    help="an MLflow model URI (set MLFLOW_TRACKING_URI, or run in the project for its store)",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-n", type=click.IntRange(min=1), default=10, show_default=True, help="per listener")
+def batch(model_uri: str, out: Path, n: int) -> None:
+    """Top-N for every listener from a registered MLflow model, into one Parquet file."""
+    import os  # noqa: PLC0415
+
+    os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db")  # the project's
+    from music_recommender import serving  # noqa: PLC0415 (mlflow: only for this command)
+
+    try:
+        table = serving.batch(model_uri, n)
+    except Exception as exc:  # a missing model or store: one line
+        click.echo(
+            f"music-recommender: {model_uri} cannot be read: {str(exc).splitlines()[0]}", err=True
+        )
+        sys.exit(2)
+    from music_recommender.pmf.persistence import write_atomic  # noqa: PLC0415
+
+    write_atomic(table.to_parquet(index=False), out)  # whole or not at all
+    click.echo(
+        f"{len(table):,} recommendations for {table['user_id'].nunique():,} listeners: {out}"
+    )
+
+
 def run(argv: list[str]) -> int:
     """Run the command line on ``argv``; returns its exit status (0 answered, 2 user error)."""
     try:

@@ -436,3 +436,18 @@ def register(
 
 
 NDCG_METRIC = "ranking.models.implicit.ndcg_at_10"  # the run's holdout NDCG@10 in MLflow
+
+
+def batch(model_uri: str, n: int = 10, chunk: int = 2048) -> pd.DataFrame:
+    """Top ``n`` for every listener the model knows, from a logged or registered model
+    (``models:/music-recommender@champion``): ``user_id`` beside each answer row."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    served = model.unwrap_python_model().served
+    users = sorted(served.user_rows)
+    frames = []
+    for start in range(0, len(users), chunk):
+        ids = users[start : start + chunk]
+        answers = answer_all(served, [{"user_id": u, "n": n} for u in ids])
+        answers.insert(0, "user_id", np.asarray(ids)[answers["request"].to_numpy()])
+        frames.append(answers.drop(columns=["request", "because"]))
+    return pd.concat(frames, ignore_index=True)
