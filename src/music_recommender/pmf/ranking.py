@@ -232,12 +232,27 @@ def recommend(
     return index, values
 
 
+SimilarityTables = tuple[torch.Tensor, torch.Tensor | None]  # unit vectors, and in bfloat16
+
+
+@torch.no_grad()
+def similarity_tables(model: PMF) -> SimilarityTables:
+    """The artists' unit vectors (and a bfloat16 copy where the CPU has it): what every
+    similar-artists query reads; compute once per fitted model."""
+    vectors = torch.nn.functional.normalize(model.item_factors.weight.detach().cpu().float(), dim=1)
+    return vectors, vectors.to(torch.bfloat16) if _bf16_supported() else None
+
+
 @torch.no_grad()
 def similar_items(
-    model: PMF, items: np.ndarray, n: int, budget_mb: float
+    model: PMF,
+    items: np.ndarray,
+    n: int,
+    budget_mb: float,
+    tables: SimilarityTables | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices, cosine similarities) of each given artist's ``n`` nearest other artists."""
-    vectors = torch.nn.functional.normalize(model.item_factors.weight.detach().cpu().float(), dim=1)
+    vectors, vectors_bf16 = tables if tables is not None else similarity_tables(model)
     items = np.asarray(items, dtype=np.int64)
     own = sparse.csr_matrix(
         (np.ones(len(items), dtype=np.int8), (np.arange(len(items)), items)),
@@ -247,8 +262,7 @@ def similar_items(
     n = min(n, model.n_items - 1)
     index = np.empty((len(items), n), dtype=np.int64)
     sims = np.empty((len(items), n), dtype=np.float32)
-    fast = _bf16_supported()
-    vectors_bf16 = vectors.to(torch.bfloat16) if fast else None
+    fast = vectors_bf16 is not None
     zero = vectors.new_zeros(len(vectors))
     for start in range(0, len(items), size):
         batch = torch.tensor(items[start : start + size])

@@ -45,10 +45,12 @@ from music_recommender.pmf.persistence import read_payload, to_bytes, write_atom
 from music_recommender.pmf.ranking import (
     FactorScorer,
     Scorer,
+    SimilarityTables,
     item_bias,
     pairs_matrix,
     recommend,
     similar_items,
+    similarity_tables,
 )
 from music_recommender.pmf.recipe import Recipe
 from music_recommender.pmf.scaling import RatingScaler
@@ -79,6 +81,7 @@ class FactorRecommender:
         self.model: PMF | None = None
         self.user_items: sparse.csr_matrix | None = None
         self._scorer: FactorScorer | None = None
+        self._tables: tuple[Any, SimilarityTables] | None = None  # (model, similarity_tables)
 
     # ------------------------------------------------------------------ state
 
@@ -183,7 +186,9 @@ class FactorRecommender:
     def similar_items(self, items: Any, n: int = 10) -> Lists:
         """Each artist's ``n`` nearest other artists by cosine of their vectors (never itself)."""
         items = self._rows(items, self.n_items, "items")
-        return similar_items(self.fitted, items, n, self.memory_budget_mb)
+        if self._tables is None or self._tables[0] is not self.model:
+            self._tables = (self.model, similarity_tables(self.fitted))  # once per fitted model
+        return similar_items(self.fitted, items, n, self.memory_budget_mb, self._tables[1])
 
     def recalculate_user(self, artists: Any, plays: Any) -> tuple[torch.Tensor, float]:
         """A listener's vector and bias from their history, the artists frozen (fold-in)."""
