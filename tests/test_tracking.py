@@ -68,10 +68,12 @@ def test_flatten_names_and_keeps_only_finite_numbers() -> None:
 
 
 def test_a_run_is_one_mlflow_run_with_parameters_metrics_and_artifacts(
-    kedro_project: Path, raw_folder: Path
+    kedro_project: Path, raw_folder: Path, capsys
 ) -> None:
     _track(kedro_project)
     run(kedro_project, raw_folder, **PARAMS)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("Report: ")  # after the registry's line too
     uri = f"sqlite:///{kedro_project / 'mlruns/mlflow.db'}"
     tracked = _only_run(uri)
     assert tracked.info.status == "FINISHED"

@@ -23,9 +23,11 @@ the command line imports this module only to read the registry.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -373,6 +375,7 @@ def log_recommender(
     model: Path, users: Path, artists: Path, interactions: pd.DataFrame, name: str = "recommender"
 ) -> Any:
     """Log the pyfunc model in the active MLflow run; returns MLflow's ``ModelInfo``."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a log, not a terminal
     user_map = pd.read_csv(users)
     artist_map = pd.read_csv(artists, keep_default_na=False)
     with tempfile.TemporaryDirectory() as folder:
@@ -420,7 +423,10 @@ def register(
     by ``rule``. Returns (version, promoted, the previous champion's NDCG@10 or None)."""
     import mlflow  # noqa: PLC0415
 
-    version = mlflow.register_model(model_uri, name).version
+    # MLflow prints "Successfully registered ..." and "Created version ..." to stderr: the run's
+    # own line says it (hooks/tracking.py); an error still raises.
+    with _quiet("mlflow"), contextlib.redirect_stderr(io.StringIO()):
+        version = mlflow.register_model(model_uri, name).version
     client.set_registered_model_alias(name, "candidate", version)
     try:
         champion = client.get_model_version_by_alias(name, "champion")

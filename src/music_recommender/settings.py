@@ -4,6 +4,7 @@ from music_recommender.config_loader import CONFIG_LOADER_ARGS as PROJECT_CONFIG
 from music_recommender.config_loader import ProjectConfigLoader
 from music_recommender.hooks import (
     DataErrorMessageHook,
+    LastLineHook,
     LogFiltersHook,
     OutputLocationsHook,
     OverridesHook,
@@ -16,6 +17,7 @@ from music_recommender.hooks import (
 # Hooks run last-registered first: SafeRunHook checks parameters and takes the lock before an
 # MLflow run is opened.
 HOOKS = (
+    LastLineHook(),  # last of all: the report's path on the run's last line
     SparkHook(),  # last to start: after the excepthook that turns its errors into one line
     TrackingHook(),
     OutputLocationsHook(),

@@ -260,10 +260,7 @@ class SafeRunHook:
         self._finish()
         if self._report is not None:
             shown = os.path.relpath(self._report) if self._report.is_absolute() else self._report
-            # Printed plain, not logged: a log handler wraps a long path at the terminal's width
-            # and it could not be pasted.
-            sys.stdout.write(f"Report: {shown}\n")
-            sys.stdout.flush()
+            LastLineHook.line = f"Report: {shown}"  # printed after every other hook's lines
             self._report = None
 
     def abandon(self, mistake: bool = False) -> str | None:
@@ -308,3 +305,19 @@ class SafeRunHook:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+class LastLineHook:
+    """Print the run's last line (``Report: <path>``) after every other hook has had its say
+    (registered first in ``settings.HOOKS``, so it runs last). Printed plain, not logged: a log
+    handler wraps a long path at the terminal's width and it could not be pasted."""
+
+    line: ClassVar[str | None] = None
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """The report's path, alone on the last line."""
+        if LastLineHook.line is not None:
+            sys.stdout.write(f"{LastLineHook.line}\n")
+            sys.stdout.flush()
+            LastLineHook.line = None
