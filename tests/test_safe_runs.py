@@ -224,6 +224,7 @@ def test_a_user_error_is_one_message_before_any_work_and_nothing_changes(
         assert text in output, output
     assert "Traceback" not in output and "╭" not in output, output
     assert "Running node" not in output  # stopped before the first node
+    assert "Repeat the previous command" not in output  # running it again cannot help
     after = _snapshot(kedro_project / "data")
     assert after == before
 
@@ -436,6 +437,7 @@ def test_a_raw_file_of_the_wrong_shape_is_one_line(
     assert done.returncode != 0 and "Traceback" not in output
     last = output.strip().splitlines()[-1]
     assert last.startswith(str(raw_folder / "user_artists.dat")) and said in last, output[-1500:]
+    assert "Repeat the previous command" not in output  # Kedro's advice cannot mend the file
 
 
 def test_the_log_is_for_people_and_verbose_brings_back_every_dataset_line(

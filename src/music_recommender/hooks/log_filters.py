@@ -16,8 +16,9 @@ class _DropKedroResumeHint(logging.Filter):
     Its "Completed node" line repeats "Running node" (kept with ``--verbose``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "You can resume the pipeline run" in record.getMessage():
-            return False
+        text = record.getMessage()
+        if "You can resume the pipeline run" in text or text.startswith("No nodes ran. Repeat"):
+            return False  # Kedro's "repeat the previous command" cannot mend a user's mistake
         message = record.msg if isinstance(record.msg, str) else ""
         return not (
             message.startswith("Completed node:")
