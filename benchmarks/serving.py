@@ -9,7 +9,7 @@ at a time: a known listener's top-10, a fold-in of a 50-artist new listener, sim
 (p50 and p99 over ``--repeats``, wall seconds, one torch thread). ``hetrec`` is the project's own
 latest model; ``scale`` is the scale environment's shape (359,347 listeners x 197,592 artists,
 128 factors, ~48 plays each) with random weights: the cost of answering depends on the shapes,
-not on the values. With ``--server-requests``, the hetrec model is also served by
+not on the values. With ``--server-requests``, each size's model is also served by
 ``mlflow models serve`` and sent that many top-10 requests in turn (requests per second).
 Goals (issue 24): p99 of a known listener's top-10 <= 50 ms at 197 k artists, load <= 10 s.
 Last line: one JSON object.
@@ -214,13 +214,13 @@ def main() -> None:
         for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
             files = _hetrec(args.project) if size == "hetrec" else _scale(store, SCALE)
             figures = measure(size, files, args.repeats, store)
-            if size == "hetrec" and args.server_requests:
+            if args.server_requests:
                 users = pd.read_csv(files[1])["user_id"].to_numpy()
                 rate = server_throughput(
                     store, str(figures["model_uri"]), users, args.server_requests
                 )
                 figures["server_requests_per_s"] = round(rate, 1)
-                print(f"hetrec  server {rate:.1f} top-10 requests/s (one client, in turn)")
+                print(f"{size:7s} server {rate:.1f} top-10 requests/s (one client, in turn)")
             figures.pop("model_uri")
             result[size] = figures
     scale = result.get("scale")
