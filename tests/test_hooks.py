@@ -11,7 +11,7 @@ from kedro_datasets.json import JSONDataset
 from music_recommender.catalog_files import file_locations
 from music_recommender.hetrec import RawDataMissingError
 from music_recommender.hooks.error_messages import install_data_error_excepthook
-from music_recommender.hooks.threads import TorchThreadsHook, apply_torch_threads
+from music_recommender.hooks.threads import TorchThreadsHook, apply_torch_threads, available_cores
 from music_recommender.pipelines.preprocessing.rules import RawDataError
 from music_recommender.user_errors import user_error
 
@@ -80,7 +80,11 @@ def test_torch_threads_come_from_the_compute_parameter() -> None:
         assert torch.get_num_threads() == 1
         apply_torch_threads(None)  # null keeps whatever is set
         assert torch.get_num_threads() == 1
+        apply_torch_threads("auto")  # every core this process may use
+        assert torch.get_num_threads() == available_cores() >= 1
     finally:
         torch.set_num_threads(before)
-    with pytest.raises(ValueError, match=r"compute\.torch_threads must be null or an integer >= 1"):
+    with pytest.raises(
+        ValueError, match=r"compute\.torch_threads must be null, auto or an integer"
+    ):
         apply_torch_threads(0)

@@ -59,9 +59,11 @@ def _count(key: str) -> Callable[[Any], None]:
 
 
 def _threads(value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is None or value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(
-            f"compute.torch_threads must be null or an integer >= 1; got {value!r}"
+            f"compute.torch_threads must be null, auto or an integer >= 1; got {value!r}"
         )
 
 
