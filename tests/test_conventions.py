@@ -18,6 +18,7 @@ from music_recommender.pipelines.preprocessing.rules import (
 from music_recommender.pipelines.reporting.tables import BiasReportParams
 from music_recommender.pmf.recipe import Recipe
 from music_recommender.pmf.solver import ImplicitConfig
+from music_recommender.retrieval import IndexParams
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
@@ -44,6 +45,7 @@ def _defaults(cls: type) -> dict:
         (SplitParams, "preprocessing.split"),
         (UnnamedArtistParams, "preprocessing.unnamed_artists"),
         (BiasReportParams, "reporting.artist_bias"),
+        (IndexParams, "training.recommending.index"),
     ],
 )
 def test_dataclass_defaults_equal_conf_base(cls: type, path: str) -> None:

@@ -24,6 +24,7 @@ from music_recommender.pipelines.training.recommending.nodes import (
     similar_artists,
 )
 from music_recommender.pmf.solver import ImplicitConfig
+from music_recommender.retrieval import IndexParams
 
 IMPLICIT = ImplicitConfig(n_factors=4, alpha=10.0, reg=5.0, bias_reg=5.0, iterations=3, seed=0)
 RECOMMEND = RecommendParams(objective="implicit", n=5, similar_n=3, memory_budget_mb=0.01)
@@ -117,7 +118,11 @@ def test_similar_artists_by_cosine(implicit_model, model_input) -> None:
 
 
 def _run_recommending(
-    model_input, rating_model, interactions: pd.DataFrame, ranking: RankingParams = RANKING
+    model_input,
+    rating_model,
+    interactions: pd.DataFrame,
+    ranking: RankingParams = RANKING,
+    index: IndexParams | None = None,
 ) -> dict:
     inputs = {
         "interactions": interactions,
@@ -134,6 +139,7 @@ def _run_recommending(
         "params:recommending.beyond_accuracy": BeyondAccuracyParams(0.8, 4, [0.0, 0.1], 0),
         "recommending_best_params": {},
         "explicit_parameters": {},  # registered by hooks/overrides.py in a real run
+        "params:recommending.index": index or IndexParams(),
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     # The runner hands back the outputs no node consumes: ranking, recommendations, neighbours.
@@ -188,3 +194,21 @@ def test_ranking_on_a_sample_of_listeners(model_input, rating_model) -> None:
     out = _run_recommending(model_input, rating_model, model_input["interactions"], sample)
     protocol = out["ranking_metrics"]["protocol"]
     assert protocol["sampled_users"] == 20 and protocol["users"] <= 20
+
+
+def test_a_big_catalogue_goes_through_the_index_with_the_same_lists(
+    model_input, rating_model
+) -> None:
+    pytest.importorskip("faiss")
+    interactions = model_input["interactions"]
+    exact = _run_recommending(model_input, rating_model, interactions)
+    through = _run_recommending(
+        model_input, rating_model, interactions, index=IndexParams(min_artists=1)
+    )
+    for name in ("recommendations", "similar_artists"):
+        key = "user_id" if name == "recommendations" else "artist_id"
+        column = "artist_id" if name == "recommendations" else "similar_artist_id"
+        a = exact[name].groupby(key)[column].apply(set)
+        b = through[name].groupby(key)[column].apply(set)
+        overlap = np.mean([len(a[k] & b[k]) / len(a[k]) for k in a.index])
+        assert overlap >= 0.98, (name, overlap)

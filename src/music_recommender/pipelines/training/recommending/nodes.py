@@ -28,6 +28,7 @@ from music_recommender.pmf.ranking import pairs_matrix, popularity_scorer
 from music_recommender.pmf.recommender import FactorRecommender, ImplicitRecommender
 from music_recommender.pmf.scaling import RatingScaler
 from music_recommender.pmf.solver import ImplicitConfig
+from music_recommender.retrieval import IndexedRecommender, IndexParams, indexed
 from music_recommender.top_n import top_n_table
 
 logger = logging.getLogger(__name__)
@@ -105,19 +106,34 @@ def choose_ranker(
     return implicit if params.objective == "implicit" else rating
 
 
+def index_artists(ranker: FactorRecommender, params: IndexParams) -> Any:
+    """The ranker, or for a catalogue of at least ``index.min_artists`` artists the ranker behind
+    faiss HNSW indexes (``retrieval.py``): built once, read by the top-N and similar-artist nodes."""
+    return indexed(ranker, params)
+
+
 def recommend_all(
     ranker: FactorRecommender,
     interactions: pd.DataFrame,
     user_map: pd.DataFrame,
     artist_map: pd.DataFrame,
     params: RecommendParams,
+    retriever: Any = None,
 ) -> pd.DataFrame:
-    """Top-n artists for every listener, with names and scores; artists they already play never appear."""
+    """Top-n artists for every listener, with names and scores; artists they already play never appear.
+
+    Through ``retriever``'s index when there is one (the plain lists; a popularity penalty
+    re-ranks every artist, so it is scored exactly).
+    """
     users = user_map.sort_values("user_index")
     rows = users["user_index"].to_numpy()
     played = pairs_matrix(
         interactions["user_index"], interactions["artist_index"], ranker.n_users, ranker.n_items
     )
+    keys = {"user_id": users["user_id"].to_numpy()}
+    if isinstance(retriever, IndexedRecommender) and not params.popularity_penalty:
+        index, scores = retriever.recommend(rows, params.n, played[rows])
+        return top_n_table(index, scores, artist_map, keys)
     ranker = ranker.with_budget(params.memory_budget_mb)
     listeners = np.bincount(interactions["artist_index"], minlength=ranker.n_items)
     index, scores = ranker.recommend(
@@ -127,16 +143,20 @@ def recommend_all(
         popularity_penalty=params.popularity_penalty,
         popularity=listeners,
     )
-    return top_n_table(index, scores, artist_map, {"user_id": users["user_id"].to_numpy()})
+    return top_n_table(index, scores, artist_map, keys)
 
 
 def similar_artists(
-    ranker: FactorRecommender, artist_map: pd.DataFrame, params: RecommendParams
+    ranker: FactorRecommender,
+    artist_map: pd.DataFrame,
+    params: RecommendParams,
+    retriever: Any = None,
 ) -> pd.DataFrame:
     """For every artist, the ``similar_n`` nearest artists by cosine similarity of their vectors."""
     artists = artist_map.sort_values("artist_index")
     ranker = ranker.with_budget(params.memory_budget_mb)
-    index, sims = ranker.similar_items(artists["artist_index"].to_numpy(), params.similar_n)
+    finder = retriever if isinstance(retriever, IndexedRecommender) else ranker
+    index, sims = finder.similar_items(artists["artist_index"].to_numpy(), params.similar_n)
     keys = {c: artists[c].to_numpy() for c in ("artist_id", "artist_name")}
     table = top_n_table(index, sims, artist_map, keys, "similarity", prefix="similar_")
     return table[

@@ -1,0 +1,149 @@
+"""Top-N and similar artists through an approximate nearest-neighbour index, for big catalogues.
+
+Exact scoring reads every artist for every listener: 197 k artists x 359 k listeners is most of
+the scale run's top-N time. ``IndexedRecommender`` wraps a fitted recommender (as implicit's
+``ann.faiss`` wraps a model) with two faiss HNSW graphs: inner product over the artists'
+``[vector | bias]`` for recommendations (a listener's query is ``[vector | 1]``, so the bias is in
+the inner product), and over unit vectors for similar artists. Each query asks the graph for its
+``n`` plus the listener's played artists, drops the played ones exactly, and scores the
+survivors exactly; a listener left with fewer than ``n`` (a long history) is scored exactly.
+Evaluation never goes through the index: holdout metrics stay exact.
+
+faiss (``faiss-cpu``) is imported only when an index is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from music_recommender.pmf.errors import SettingError
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """When and how to index (``training.recommending.recommend.index``)."""
+
+    min_artists: int = 50_000  # catalogues smaller than this are scored exactly
+    neighbours: int = 32  # HNSW's M: graph degree (memory ~ 2 x 4 bytes x M per artist)
+    build_depth: int = 64  # efConstruction: candidates kept while building
+    search_depth: int = 128  # efSearch: candidates kept while searching (recall against speed)
+    max_extra: int = 2_048  # at most this many played artists asked for beyond n, then exact
+
+    def __post_init__(self) -> None:
+        for name in ("min_artists", "neighbours", "build_depth", "search_depth", "max_extra"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SettingError(
+                    f"training.recommending.recommend.index.{name} must be an integer >= 1; "
+                    f"got {value!r}"
+                )
+
+
+def _faiss() -> Any:
+    try:
+        import faiss  # noqa: PLC0415
+    except ImportError as error:  # an install without it
+        raise SettingError(
+            "an index over the artists needs faiss: pip install faiss-cpu (or set "
+            "training.recommending.recommend.index.min_artists above the catalogue's size)"
+        ) from error
+    return faiss
+
+
+class IndexedRecommender:
+    """A fitted recommender whose top-N and similar artists come from faiss HNSW indexes."""
+
+    def __init__(self, recommender: Any, params: IndexParams | None = None) -> None:
+        self.recommender, self.params = recommender, params or IndexParams()
+        faiss = _faiss()
+        import torch  # noqa: PLC0415
+
+        faiss.omp_set_num_threads(torch.get_num_threads())  # compute.torch_threads, as torch
+        model = recommender.fitted
+        items = model.item_factors.weight.detach().cpu().float().numpy()
+        bias = _item_bias(model)
+        self._items = np.ascontiguousarray(np.hstack([items, bias[:, None]]), dtype=np.float32)
+        self._users = model.user_factors.weight.detach().cpu().float().numpy()
+        self._scores = _graph(faiss, self._items, self.params, faiss.METRIC_INNER_PRODUCT)
+        unit = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+        self._unit = np.ascontiguousarray(unit, dtype=np.float32)
+        self._similar = _graph(faiss, self._unit, self.params, faiss.METRIC_INNER_PRODUCT)
+
+    @property
+    def n_items(self) -> int:
+        """Artist rows of the model."""
+        return self.recommender.n_items
+
+    def recommend(
+        self, users: Any, n: int, user_items: sparse.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each listener's ``n`` best unplayed artists (exact scores of the graph's candidates)."""
+        users = np.asarray(users, dtype=np.int64)
+        played = (
+            sparse.csr_matrix(user_items)
+            if user_items is not None
+            else self.recommender.user_items[users]
+        )
+        counts = np.diff(played.indptr)
+        extra = int(min(counts.max(initial=0), self.params.max_extra))
+        k = min(n + extra, self.n_items)
+        queries = np.hstack([self._users[users], np.ones((len(users), 1), dtype=np.float32)])
+        _, found = self._scores.search(np.ascontiguousarray(queries), k)
+        index = np.full((len(users), n), -1, dtype=np.int64)
+        scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        exact = []
+        for row in range(len(users)):
+            mine = played.indices[played.indptr[row] : played.indptr[row + 1]]
+            keep = found[row][(found[row] >= 0) & ~np.isin(found[row], mine)]
+            if len(keep) < n and len(keep) < self.n_items - len(mine):
+                exact.append(row)  # a long history ate the candidates: score it exactly
+                continue
+            values = self._items[keep] @ queries[row]
+            order = np.argsort(-values, kind="stable")[:n]
+            index[row, : len(order)], scores[row, : len(order)] = keep[order], values[order]
+        if exact:
+            rows = np.array(exact)
+            got, values = self.recommender.recommend(users[rows], n, user_items=played[rows])
+            index[rows], scores[rows] = got, values
+        return index, scores
+
+    def similar_items(self, items: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each artist's ``n`` nearest other artists by cosine (exact cosines of the candidates)."""
+        items = np.asarray(items, dtype=np.int64)
+        k = min(n + 1, self.n_items)
+        sims, found = self._similar.search(self._unit[items], k)
+        index = np.empty((len(items), n), dtype=np.int64)
+        values = np.empty((len(items), n), dtype=np.float32)
+        for row, item in enumerate(items):
+            keep = found[row] >= 0
+            keep &= found[row] != item
+            got, got_sims = found[row][keep][:n], sims[row][keep][:n]
+            if len(got) < n:  # the graph found too few: exact for this artist
+                got, got_sims = (a[0] for a in self.recommender.similar_items([item], n))
+            index[row], values[row] = got, got_sims
+        return index, values
+
+
+def _graph(faiss: Any, vectors: np.ndarray, params: IndexParams, metric: int) -> Any:
+    index = faiss.IndexHNSWFlat(vectors.shape[1], params.neighbours, metric)
+    index.hnsw.efConstruction = params.build_depth
+    index.hnsw.efSearch = params.search_depth
+    index.add(vectors)
+    return index
+
+
+def _item_bias(model: Any) -> np.ndarray:
+    if getattr(model, "biases", False):
+        return model.item_bias.weight.detach().cpu().float().numpy()[:, 0]
+    return np.zeros(model.n_items, dtype=np.float32)
+
+
+def indexed(recommender: Any, params: IndexParams) -> Any:
+    """The recommender itself for a small catalogue, an ``IndexedRecommender`` for a big one."""
+    if recommender.n_items < params.min_artists:
+        return recommender
+    return IndexedRecommender(recommender, params)
