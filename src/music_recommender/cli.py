@@ -190,6 +190,23 @@ def _listen(
     return listens
 
 
+def _who(command: Any) -> Any:
+    """--user (a known listener) or --listen (a new one's history): recommend and explain."""
+    command = click.option(
+        "--listen",
+        multiple=True,
+        metavar="ARTIST=PLAYS",
+        callback=_listen,
+        help="a new listener's history, repeated per artist",
+    )(command)
+    return click.option("--user", type=int, help="a userID from user_artists.dat")(command)
+
+
+def _one_listener(user: int | None, listen: dict[str, float]) -> None:
+    if (user is None) == (not listen):
+        raise click.UsageError("give either --user or --listen (one or more), not both")
+
+
 def _settings(ctx: click.Context, **given: Any) -> dict[str, Any]:
     """The sub-command's --env/--objective/--project, else the group's, else the defaults."""
     group = ctx.obj if isinstance(ctx.obj, dict) else {}  # under `kedro`: its metadata
@@ -227,14 +244,7 @@ def _answer(settings: dict[str, Any], ask: Any) -> None:
 
 
 @cli.command()
-@click.option("--user", type=int, help="a userID from user_artists.dat")
-@click.option(
-    "--listen",
-    multiple=True,
-    metavar="ARTIST=PLAYS",
-    callback=_listen,
-    help="a new listener's history, repeated per artist",
-)
+@_who
 @click.option("-n", type=click.IntRange(min=1), default=10, show_default=True, help="how many")
 @_model_choice
 @_shared
@@ -243,8 +253,7 @@ def recommend(
     ctx: click.Context, user: int | None, listen: dict[str, float], n: int, **given: Any
 ) -> None:
     """Top-N artists for a known listener (--user) or a new one (--listen)."""
-    if (user is None) == (not listen):
-        raise click.UsageError("give either --user or --listen (one or more), not both")
+    _one_listener(user, listen)
     settings = _settings(ctx, **given)
     if listen and settings["objective"] != "implicit":
         click.echo(
@@ -271,14 +280,7 @@ def similar(ctx: click.Context, artist: str, n: int, **given: Any) -> None:
 
 @cli.command()
 @click.option("--artist", required=True, help="the recommended artist to explain")
-@click.option("--user", type=int, help="a userID from user_artists.dat")
-@click.option(
-    "--listen",
-    multiple=True,
-    metavar="ARTIST=PLAYS",
-    callback=_listen,
-    help="a new listener's history, repeated per artist",
-)
+@_who
 @click.option("-n", type=click.IntRange(min=1), default=5, show_default=True, help="how many")
 @_model_choice
 @_shared
@@ -292,8 +294,7 @@ def explain(
     **given: Any,
 ) -> None:
     """Why an artist is recommended: the played artists whose plays make most of its score."""
-    if (user is None) == (not listen):
-        raise click.UsageError("give either --user or --listen (one or more), not both")
+    _one_listener(user, listen)
     settings = _settings(ctx, **given)
     _answer(settings, lambda q, assets: q.explain(assets, artist, n, user, listen))
 
