@@ -171,3 +171,18 @@ def test_after_kill_9_the_cli_ignores_the_dead_runs_versions_and_the_next_run_re
     assert not any(Path(p).exists() for p in left)
     assert _versions(data) == before
     assert not (data / MARKER).exists()
+
+
+def test_a_stop_waits_while_a_library_would_swallow_it_but_not_inside_the_projects_code() -> None:
+    from music_recommender.hooks.safe_run import _swallowing  # noqa: PLC0415
+
+    def code_of(module: str, inner=None):
+        scope = {"__name__": module, "sys": sys, "inner": inner}
+        exec("def f():\n    return inner() if inner else sys._getframe()\n", scope)
+        return scope["f"]
+
+    assert _swallowing(code_of("optuna.study._optimize")())  # Optuna's bookkeeping: wait
+    assert _swallowing(code_of("logging")())  # a log call: wait
+    objective = code_of("music_recommender.pipelines.tuning.recommending.nodes")
+    assert not _swallowing(code_of("optuna.study._optimize", objective)())  # the search's trial
+    assert not _swallowing(code_of("kedro.runner.task")())

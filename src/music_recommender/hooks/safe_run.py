@@ -70,10 +70,20 @@ def _get(catalog: DataCatalog, name: str) -> Any:
         return None
 
 
+# Libraries whose own bookkeeping turns an exception raised inside it into something else:
+# logging prints it as a "Logging error" and carries on; Optuna, between trials, asserts; MLflow
+# and its database layer wrap it in their own errors (tracking would then stop, not the run).
+_DEFERRING = ("logging", "rich", "optuna", "mlflow", "sqlalchemy")
+
+
 def _swallowing(frame: Any) -> bool:
-    """Whether ``frame`` is inside a log call (``logging`` catches what its handlers raise)."""
+    """Whether the code interrupted is a deferring library's own (not the project's code that the
+    library called, such as the search's objective): from the innermost frame outwards."""
     while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).split(".")[0] in ("logging", "rich"):
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if top == "music_recommender":
+            return False
+        if top in _DEFERRING:
             return True
         frame = frame.f_back
     return False
@@ -182,8 +192,8 @@ class SafeRunHook:
         self._raise_when_safe(frame)
 
     def _raise_when_safe(self, frame: Any) -> None:
-        """Raise ``RunStopped`` where the code interrupted lets it through: inside a log call,
-        ``logging`` would print it as a "Logging error" and carry on, so try again in 20 ms."""
+        """Raise ``RunStopped`` where the code interrupted lets it through: inside a log call or
+        Optuna's bookkeeping it would be swallowed or replaced, so try again in 20 ms."""
         if _swallowing(frame) and hasattr(signal, "setitimer"):
             signal.signal(signal.SIGALRM, self._on_alarm)
             signal.setitimer(signal.ITIMER_REAL, 0.02)
