@@ -64,6 +64,19 @@ def _start(project: Path, command: list[str], tracking: bool = False) -> subproc
     return process
 
 
+def _complete(project: Path, command: str, *args: str) -> subprocess.CompletedProcess:
+    """One of the project's commands run to its end, its output captured."""
+    return subprocess.run(
+        [str(BIN / command), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=_environment(),
+        timeout=240,
+        check=False,
+    )
+
+
 def _output(project: Path) -> str:
     return (project / "run.log").read_text()
 
@@ -142,28 +155,14 @@ def test_after_kill_9_the_cli_ignores_the_dead_runs_versions_and_the_next_run_re
     assert left and all(Path(p).exists() for p in left)
 
     user = int((data / "03_primary/user_map.csv").read_text().splitlines()[1].split(",")[0])
-    answer = subprocess.run(
-        [str(BIN / "music-recommender"), "recommend", "--user", str(user), "-n", "3"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=120,
-        check=False,
-    )
+    answer = _complete(project, "music-recommender", "recommend", "--user", str(user), "-n", "3")
     assert answer.returncode == 0, answer.stderr
     newest = before["06_models/implicit_model.pt"][-1]
     assert f"the implicit model {newest} " in answer.stderr, answer.stderr
     assert "skipped 1 version(s) of a run that has not finished" in answer.stderr
 
-    again = subprocess.run(
-        [str(BIN / "kedro"), "run", "--pipelines", "preprocessing", "--params", _params(raw)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=240,
-        check=False,
+    again = _complete(
+        project, "kedro", "run", "--pipelines", "preprocessing", "--params", _params(raw)
     )
     output = again.stdout + again.stderr
     assert again.returncode == 0, output

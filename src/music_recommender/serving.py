@@ -31,7 +31,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +71,16 @@ class Served:
     artist_ids: np.ndarray  # row -> artist_id
     artist_names: np.ndarray  # row -> name
     plays: sparse.csr_matrix  # listeners x artists, each played pair's plays
+    # Lookups by name (any case) and id, built once: a request names up to hundreds of artists.
+    by_name: dict[str, int] = field(init=False, repr=False)
+    by_id: dict[int, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Lookups by name and id, built once (a request names up to hundreds of artists).
         by_name: dict[str, int] = {}
         for row, name in enumerate(self.artist_names):
-            by_name.setdefault(str(name).casefold(), row)
-        object.__setattr__(self, "_by_name", by_name)
-        object.__setattr__(self, "_by_id", {int(a): r for r, a in enumerate(self.artist_ids)})
+            by_name.setdefault(str(name).casefold(), row)  # the first of equal names
+        object.__setattr__(self, "by_name", by_name)  # frozen: set once, here
+        object.__setattr__(self, "by_id", {int(a): r for r, a in enumerate(self.artist_ids)})
 
     @classmethod
     def from_files(
@@ -105,10 +107,10 @@ class Served:
     def artist_row(self, value: Any, field: str) -> int:
         """An artist by id (a number) or name (any case); unknown: the closest names."""
         if isinstance(value, int | np.integer) or (isinstance(value, str) and value.isdigit()):
-            found = self._by_id.get(int(value))  # type: ignore[attr-defined]
+            found = self.by_id.get(int(value))
             if found is not None:
                 return found
-        found = self._by_name.get(str(value).casefold())  # type: ignore[attr-defined]
+        found = self.by_name.get(str(value).casefold())
         if found is not None:
             return found
         import difflib  # noqa: PLC0415

@@ -129,7 +129,7 @@ class TrackingHook:
             return
         if self._model is not None and self._settings.get("log_models", True):
             files = {"model": self._model} | {
-                key: Path(str(self._catalog.get(name)._describe()["filepath"]))
+                key: saved_path(self._catalog.get(name))
                 for key, name in (("users", "user_map"), ("artists", "artist_map"))
             }
             self._tracker.recommender(
