@@ -232,3 +232,51 @@ def test_an_explanation_splits_the_fold_in_score_exactly(planted, frequency_reg:
     assert single.contributions[0] == pytest.approx(single.score - single.baseline)
     with pytest.raises(IndexError, match="item must be row indices"):
         rec.explain(history, counts, n_items)
+
+
+@pytest.mark.parametrize("frequency_reg", [0.0, 0.3])
+def test_partial_fit_users_solves_each_listener_as_fold_in_does(planted, frequency_reg) -> None:
+    from music_recommender.pmf import ImplicitRecommender
+
+    users, items, plays, n_users, n_items = planted
+    config = ImplicitConfig(
+        n_factors=8, alpha=10, reg=5, bias_reg=5, iterations=4, frequency_reg=frequency_reg
+    )
+    # Listeners 0-29 are kept out of the fit entirely, then solved from their histories.
+    out = users < 30
+    rec = ImplicitRecommender(config).fit(users[~out], items[~out], plays[~out], n_users, n_items)
+    before = rec.fitted.user_factors.weight[30:].clone()
+    artists_before = rec.fitted.item_factors.weight.clone()
+    assert rec.user_items[:30].nnz == 0
+    rec.partial_fit_users(users[out], items[out], plays[out])
+    for u in (0, 7, 29):
+        mine = users == u
+        vector, bias = fold_in(rec.fitted, items[mine], plays[mine])
+        torch.testing.assert_close(rec.fitted.user_factors.weight[u], vector, atol=1e-4, rtol=1e-3)
+        assert abs(rec.fitted.user_bias.weight[u].item() - bias) < 1e-4
+    # The other listeners and every artist are as fitted; the played pairs now hold the new ones.
+    assert torch.equal(rec.fitted.user_factors.weight[30:], before)
+    assert torch.equal(rec.fitted.item_factors.weight, artists_before)
+    assert rec.user_items.nnz == len(users)
+    assert set(rec.user_items[0].indices) == set(items[users == 0])
+    lists, _ = rec.recommend([0], 5)
+    assert not set(lists[0]) & set(items[users == 0])  # the new history is filtered out
+    with pytest.raises(IndexError, match="users must be row indices"):
+        rec.partial_fit_users([n_users], [0], [1.0])
+
+
+def test_sparse_products_never_read_stale_output() -> None:
+    # sum_rows writes its first tile with beta 0 and dots reuses one buffer: garbage (NaN, inf)
+    # left in either must not leak into the next product.
+    rows, cols = np.array([0, 0, 1, 2]), np.array([1, 9000, 3, 2])  # two column tiles
+    pairs = PlayedPairs.build(rows, cols, torch.ones(4), torch.ones(3), torch.ones(9001))
+    other = torch.randn(9001, 2)
+    expected = torch.stack([other[1] + other[9000], other[3], other[2]])
+    for stale in (float("nan"), float("inf")):
+        got = pairs.sum_rows(torch.ones(4), other, torch.full((3, 2), stale))
+        torch.testing.assert_close(got, expected)
+        pairs.dots_out.fill_(stale)
+        own = torch.randn(3, 2)
+        dots = pairs.dots(own, pairs.split_columns(other))
+        order_rows, order_cols = [0, 1, 2, 0], [1, 3, 2, 9000]  # the pairs' (tile, row) order
+        torch.testing.assert_close(dots, (own[order_rows] * other[order_cols]).sum(1))

@@ -144,6 +144,7 @@ class PlayedPairs:
     conf: torch.Tensor  # per pair, tile by tile, rows in order within a tile
     extra: torch.Tensor
     shape: tuple[int, int]
+    dots_out: torch.Tensor  # where ``dots`` writes, one value per pair: no concatenation, no copy
 
     @classmethod
     def build(
@@ -184,7 +185,7 @@ class PlayedPairs:
         conf = conf[torch.from_numpy(order).to(conf.device)]
         unplayed = weight_own[torch.from_numpy(rows).to(conf.device)]
         unplayed *= weight_other[torch.from_numpy(cols).to(conf.device)]
-        return cls(tiles, conf, conf - unplayed, (n_rows, n_other))
+        return cls(tiles, conf, conf - unplayed, (n_rows, n_other), torch.empty_like(conf))
 
     def gather(self, table: torch.Tensor) -> torch.Tensor:
         """``table[col]`` of every pair, in the pairs' order (a vector indexed by the other side)."""
@@ -204,25 +205,29 @@ class PlayedPairs:
         self, values: torch.Tensor, other: torch.Tensor, out: torch.Tensor
     ) -> torch.Tensor:
         """``out[r] = sum_j values_rj other[j]`` over each row's pairs (sparse @ dense)."""
-        out.zero_()
-        for tile in self.tiles:
-            out.addmm_(self._csr(tile, values), other[tile.offset : tile.offset + tile.width])
+        for number, tile in enumerate(self.tiles):  # beta 0 on the first: no zero-fill pass
+            part = other[tile.offset : tile.offset + tile.width]
+            out.addmm_(self._csr(tile, values), part, beta=0.0 if number == 0 else 1.0)
+        if not self.tiles:
+            out.zero_()
         return out
 
     def dots(self, own: torch.Tensor, other_t: list[torch.Tensor]) -> torch.Tensor:
-        """``own[r] . other[j]`` at every pair (sampled dense-dense); ``other_t``: per-tile ``other.T``."""
-        return torch.cat(
-            [
-                torch.sparse.sampled_addmm(
-                    self._csr(tile, self.extra), own, part, beta=0.0
-                ).values()
-                for tile, part in zip(self.tiles, other_t, strict=True)
-            ]
-        )
+        """``own[r] . other[j]`` at every pair (sampled dense-dense); ``other_t``: per-tile ``other.T``
+        views (``split_columns``)."""
+        self.dots_out.zero_()  # beta 0 still multiplies: stale values must not be NaN
+        for tile, part in zip(self.tiles, other_t, strict=True):
+            # Written in place into ``dots_out`` (1.1x faster than a fresh tensor per tile and
+            # a concatenation); the next call overwrites it.
+            into = self._csr(tile, self.dots_out)
+            torch.sparse.sampled_addmm(into, own, part, beta=0.0, out=into)
+        return self.dots_out
 
     def split_columns(self, other: torch.Tensor) -> list[torch.Tensor]:
-        """``other.T`` cut into this side's tiles, each contiguous (as ``dots`` reads it)."""
-        return [other[t.offset : t.offset + t.width].T.contiguous() for t in self.tiles]
+        """``other.T`` cut into this side's tiles, as views: each pair's vector is then one
+        contiguous row, which ``sampled_addmm`` reads 1.2x faster than a transposed copy's
+        strided column (measured at 100 k x 59 k, one thread)."""
+        return [other[t.offset : t.offset + t.width].T for t in self.tiles]
 
 
 def solve_side(
@@ -249,42 +254,62 @@ def solve_side(
     base = -(feats.T @ (weight_other * other_bias))
     scale = weight_own[:, None]
     target = pairs.conf - pairs.gather(other_bias) * pairs.extra  # c * (1 - b) + w0 * b
-    rhs = pairs.sum_rows(target, feats, torch.empty_like(own))
-    rhs.addcmul_(scale, base[None, :])
     work = torch.empty_like(own)
     ridge, per_row = reg
+    # Every row's unplayed pairs weigh 1 (negative_exponent 0, or the artists' side): the ridge
+    # joins the Gram matrix and one addmm does both, no pass of its own over the rows.
+    uniform = bool((weight_own == 1).all())
+    gram_ridge = gram + torch.diag(ridge) if uniform else gram
 
-    def apply(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        # sum_j extra_rj (y_j . x_r) y_j: the dots at the played pairs only, then a sparse sum.
-        pairs.sum_rows(pairs.dots(x, feats_t) * pairs.extra, feats, out)
-        out.addcmul_(scale, torch.mm(x, gram, out=work)).addcmul_(x, ridge)
+    def apply(
+        x: torch.Tensor, out: torch.Tensor, played: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        # sum_j extra_rj (y_j . x_r) y_j: the dots at the played pairs only, then a sparse sum;
+        # ``played`` - that, with the rest negated: the residual's sparse part in one pass.
+        dots = pairs.dots(x, feats_t).mul_(pairs.extra)
+        pairs.sum_rows(dots if played is None else dots.neg_().add_(played), feats, out)
+        sign = 1.0 if played is None else -1.0
+        if uniform:
+            out.addmm_(x, gram_ridge, alpha=sign)
+        else:
+            out.addcmul_(scale, torch.mm(x, gram, out=work), value=sign)
+            out.addcmul_(x, ridge, value=sign)
         if per_row is not None:  # frequency-scaled L2 on the factor columns
-            out[:, :-1].addcmul_(x[:, :-1], per_row)
+            out[:, :-1].addcmul_(x[:, :-1], per_row, value=sign)
         return out
 
-    return conjugate_gradient(apply, own, rhs, cg_steps, work)
+    def residual(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        # rhs - A x with rhs = sum_rows(target) + scale * base: one sparse pass, not two.
+        out = apply(x, out, target)
+        return out.add_(base) if uniform else out.addcmul_(scale, base[None, :])
+
+    return conjugate_gradient(apply, own, residual, cg_steps)
 
 
-def conjugate_gradient(
-    apply: Any, x: torch.Tensor, rhs: torch.Tensor, steps: int, work: torch.Tensor
-) -> torch.Tensor:
-    """``steps`` of CG on every row's system at once, from ``x``; ``rhs`` is overwritten.
+def _row_dots(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a[r] . b[r]`` for every row: one batched product, 1.8x faster than ``(a * b).sum(1)``."""
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
+
+
+def conjugate_gradient(apply: Any, x: torch.Tensor, residual: Any, steps: int) -> torch.Tensor:
+    """``steps`` of CG on every row's system at once, from ``x``; ``residual(x, out)`` writes
+    ``rhs - A x`` into ``out``.
 
     Every ``rows x (k + 1)`` array is allocated once: a fresh one per operation would cost more
     in page faults than the arithmetic at Last.fm-360K's size.
     """
     x = x.clone()
     ap = torch.empty_like(x)
-    r = rhs.sub_(apply(x, ap))
+    r = residual(x, torch.empty_like(x))
     p = r.clone()
-    rs = torch.mul(r, r, out=ap).sum(1)
+    rs = _row_dots(r, r)
     for _ in range(steps):
         apply(p, ap)
-        step = rs / torch.mul(p, ap, out=work).sum(1).clamp_min(1e-20)
-        x.addcmul_(step[:, None], p)
-        r.addcmul_(step[:, None], ap, value=-1.0)
-        rs_new = torch.mul(r, r, out=work).sum(1)
-        p.mul_((rs_new / rs.clamp_min(1e-20))[:, None]).add_(r)
+        step = (rs / _row_dots(p, ap).clamp_min(1e-20))[:, None]
+        x.addcmul_(step, p)
+        r.addcmul_(step, ap, value=-1.0)
+        rs_new = _row_dots(r, r)
+        torch.addcmul(r, p, (rs_new / rs.clamp_min(1e-20))[:, None], out=p)  # p = r + beta p
         rs = rs_new
     return x
 
