@@ -55,6 +55,9 @@ class RecommendParams:
             )
 
 
+PROTOCOLS = ("auto", "shipped", "fold_in", "refit")
+
+
 @dataclass(frozen=True)
 class RankingParams:
     """The per-user holdout of ``ranking_metrics.json`` (``training.recommending.ranking``)."""
@@ -65,9 +68,26 @@ class RankingParams:
     # Rank for a seeded sample of this many listeners (null = all): scoring every artist for
     # every listener, three models over, is what ranking costs at Last.fm-360K's size.
     max_users: int | None
+    # Which implicit model the ranking measures (docs/evaluation.md): shipped = the one shipped,
+    # fitted without the ranked listeners' held-out pairs, which are added back afterwards;
+    # fold_in = fitted without the ranked listeners at all, who are solved from their visible
+    # pairs (strong generalisation); refit = a second fit on the visible pairs of everyone;
+    # auto = shipped when its held-out pairs are at most shipped_max_share of the rows, else refit.
+    protocol: str = "auto"
+    shipped_max_share: float = 0.05
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.recommending.ranking")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(
+                "training.recommending.ranking.protocol must be one of "
+                f"{', '.join(PROTOCOLS)}; got {self.protocol!r}"
+            )
+        if not 0 <= self.shipped_max_share <= 1:
+            raise ValueError(
+                "training.recommending.ranking.shipped_max_share must be in [0, 1]; "
+                f"got {self.shipped_max_share!r}"
+            )
         if not 0 < self.holdout_fraction < 1:
             raise ValueError(
                 "training.recommending.ranking.holdout_fraction must be in (0, 1); "
@@ -146,3 +166,46 @@ def split_holdout(
     )
     pairs = interactions[PAIRS]
     return pairs[split.train].reset_index(drop=True), pairs[split.test].reset_index(drop=True)
+
+
+def plan_holdout(
+    interactions: pd.DataFrame, id_index: dict[str, Any], ranking: RankingParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(pairs the implicit model is fitted on, what the ranked models see, what they must find,
+    the protocol chosen) for ``ranking.protocol``.
+
+    The held-out pairs of a ranked listener are the same under every protocol (one seeded
+    ``split_holdout``), so the protocols' metrics are paired; ``refit`` also holds out the
+    unranked listeners' pairs from the second fit, as it always has.
+    """
+    users = interactions["user_index"].to_numpy()
+    split = per_user_holdout(users, ranking.holdout_fraction, ranking.seed)
+    sample = ranking.sample_users(id_index["n_users"])
+    ranked = np.ones(len(users), dtype=bool) if sample is None else np.isin(users, sample)
+    kept_out = split.test & ranked
+    share = float(kept_out.mean()) if len(users) else 0.0
+    protocol = ranking.protocol
+    if protocol == "auto":
+        protocol = "shipped" if share <= ranking.shipped_max_share else "refit"
+    if protocol == "fold_in" and sample is None:
+        raise ValueError(
+            "training.recommending.ranking.protocol fold_in leaves the ranked listeners out of the "
+            "fit, so it needs max_users below the number of listeners "
+            f"({id_index['n_users']}); got max_users {ranking.max_users!r}"
+        )
+    pairs = interactions[PAIRS]
+    plan = {
+        "protocol": protocol,
+        "asked": ranking.protocol,
+        "held_out_share": share,
+        "shipped_max_share": ranking.shipped_max_share,
+    }
+    if protocol == "refit":
+        seen, held_out = pairs[split.train], pairs[split.test]
+        fit = pairs
+    else:
+        seen, held_out = pairs[~kept_out], pairs[kept_out]
+        fit = seen if protocol == "shipped" else pairs[~ranked]
+    plan["fitted_pairs"] = len(fit)
+    frames = (fit, seen, held_out)
+    return (*(frame.reset_index(drop=True) for frame in frames), plan)  # type: ignore[return-value]

@@ -38,6 +38,7 @@ from music_recommender.pmf.implicit_feedback import (
     fit_implicit,
     fold_in,
     item_side,
+    refit_users,
     store,
 )
 from music_recommender.pmf.model import PMF
@@ -448,6 +449,32 @@ class ImplicitRecommender(FactorRecommender):
         """The exact least-squares row of a listener with this history (no retraining)."""
         rows = self._rows(artists, self.n_items, "artists")
         return fold_in(self.fitted, rows, plays, self.config, self._item_side())
+
+    def partial_fit_users(
+        self, users: Any, artists: Any, plays: Any, cg_steps: int | None = None
+    ) -> ImplicitRecommender:
+        """Re-solve these listeners' rows on these histories (each listener's whole history, as
+        (listener row, artist row, plays) triples), the artists frozen, as implicit's
+        ``partial_fit_users``: the shipped model then knows pairs its fit never saw.
+
+        ``cg_steps``: conjugate-gradient steps from each current row (default: enough for the
+        exact row, ``refit_users``); their played pairs replace the fitted ones in ``user_items``.
+        """
+        users = self._rows(users, self.n_users, "users")
+        artists = self._rows(artists, self.n_items, "artists")
+        rows = refit_users(self.fitted, users, artists, plays, self.config, cg_steps)
+        check_finite(self.fitted)
+        if self.user_items is not None:
+            played = self.user_items.tocoo()
+            keep = ~np.isin(played.row, rows)
+            self.user_items = pairs_matrix(
+                np.r_[played.row[keep], users],
+                np.r_[played.col[keep], artists],
+                self.n_users,
+                self.n_items,
+            )
+        self._scorer = None
+        return self
 
     def _item_side(self) -> ItemSide:
         """The artists' Gram matrix every fold-in shares, computed once per fitted model."""

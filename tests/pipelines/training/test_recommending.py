@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
 from music_recommender.pipelines.ranking_holdout import (
     BeyondAccuracyParams,
     RankingParams,
     RecommendParams,
+    plan_holdout,
     split_holdout,
 )
 from music_recommender.pipelines.training import recommending
@@ -142,9 +145,12 @@ def _run_recommending(
         "params:recommending.index": index or IndexParams(),
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
-    # The runner hands back the outputs no node consumes: ranking, recommendations, neighbours.
-    free = SequentialRunner().run(recommending.create_pipeline(), catalog)
-    return {name: dataset.load() for name, dataset in free.items()}
+    # The runner hands back the outputs no node consumes: ranking, recommendations, neighbours,
+    # and the shipped model, passed on once more (choose_ranker reads it, so it is not free).
+    shipped = Pipeline([Node(lambda model: model, "implicit_model", "shipped_model")])
+    free = SequentialRunner().run(recommending.create_pipeline() + shipped, catalog)
+    out = {name: dataset.load() for name, dataset in free.items()}
+    return out | {"implicit_model": out.pop("shipped_model")}
 
 
 def test_ranking_holdout_reports_every_model(model_input, rating_model) -> None:
@@ -212,3 +218,66 @@ def test_a_big_catalogue_goes_through_the_index_with_the_same_lists(
         b = through[name].groupby(key)[column].apply(set)
         overlap = np.mean([len(a[k] & b[k]) / len(a[k]) for k in a.index])
         assert overlap >= 0.98, (name, overlap)
+
+
+def _pairs(frame: pd.DataFrame) -> set:
+    return set(zip(frame["user_index"], frame["artist_index"], strict=True))
+
+
+def test_each_protocol_keeps_the_ranked_listeners_held_out_pairs_out_of_the_fit(
+    model_input,
+) -> None:
+    interactions, index = model_input["interactions"], model_input["id_index"]
+    everyone = _pairs(interactions)
+    plans = {}
+    for protocol in ("refit", "shipped", "fold_in"):
+        ranking = RankingParams(0.2, 5, 0, max_users=20, protocol=protocol)
+        fit, seen, held_out, plan = plan_holdout(interactions, index, ranking)
+        assert plan["protocol"] == protocol and plan["fitted_pairs"] == len(fit)
+        ranked = set(ranking.sample_users(index["n_users"]))
+        mine = {p for p in _pairs(held_out) if p[0] in ranked}
+        plans[protocol] = mine
+        assert _pairs(seen) | _pairs(held_out) <= everyone and not _pairs(seen) & _pairs(held_out)
+        if protocol == "refit":  # the second fit sees seen; the shipped fit sees everything
+            assert _pairs(fit) == everyone
+        else:
+            assert not _pairs(fit) & mine and _pairs(held_out) == mine
+        if protocol == "fold_in":  # strong generalisation: no pair of a ranked listener
+            assert not set(fit["user_index"]) & ranked
+    assert plans["refit"] == plans["shipped"] == plans["fold_in"]  # paired: the same held-out pairs
+
+
+def test_auto_measures_the_shipped_model_only_when_it_keeps_few_pairs_out(model_input) -> None:
+    interactions, index = model_input["interactions"], model_input["id_index"]
+    every = plan_holdout(interactions, index, RankingParams(0.2, 5, 0, None))[3]
+    assert every["protocol"] == "refit" and every["held_out_share"] > 0.05
+    few = plan_holdout(interactions, index, RankingParams(0.2, 5, 0, 3))[3]
+    assert few["protocol"] == "shipped" and few["held_out_share"] <= 0.05
+    with pytest.raises(ValueError, match=r"protocol fold_in .* needs max_users below"):
+        plan_holdout(interactions, index, RankingParams(0.2, 5, 0, None, protocol="fold_in"))
+    with pytest.raises(ValueError, match=r"ranking\.protocol must be one of auto, shipped"):
+        RankingParams(0.2, 5, 0, None, protocol="once")
+
+
+@pytest.mark.parametrize("protocol", ["shipped", "fold_in"])
+def test_the_shipped_model_is_the_measured_one_with_every_pair_added_back(
+    model_input, rating_model, protocol
+) -> None:
+    interactions = model_input["interactions"]
+    ranking = RankingParams(0.2, 5, 0, max_users=20, protocol=protocol)
+    out = _run_recommending(model_input, rating_model, interactions, ranking)
+    metrics = out["ranking_metrics"]
+    assert metrics["protocol"]["protocol"] == protocol and metrics["protocol"]["asked"] == protocol
+    assert metrics["models"]["implicit"]["users"] <= 20
+    shipped = out["implicit_model"]
+    # Every played pair, the held-out ones included, is in the shipped model and filtered out.
+    assert shipped.user_items.nnz == len(interactions)
+    recs = out["recommendations"]
+    played = set(zip(interactions["user_id"], interactions["artist_id"], strict=True))
+    assert not any(p in played for p in zip(recs["user_id"], recs["artist_id"], strict=True))
+    # The ranked listeners' rows were solved again on their whole histories.
+    _, _, held_out, _ = plan_holdout(interactions, model_input["id_index"], ranking)
+    u = int(held_out["user_index"].iloc[0])
+    mine = interactions[interactions["user_index"] == u]
+    vector, _ = shipped.recalculate_user(mine["artist_index"], mine["weight"])
+    torch.testing.assert_close(shipped.fitted.user_factors.weight[u], vector, atol=1e-4, rtol=1e-3)

@@ -99,6 +99,46 @@ def fit_implicit_model(
     )
 
 
+def evaluated_implicit(
+    fitted: ImplicitRecommender,
+    seen: pd.DataFrame,
+    id_index: dict[str, Any],
+    settings: dict[str, Any],
+    plan: dict[str, Any],
+    ranking: RankingParams,
+) -> ImplicitRecommender:
+    """The implicit model the ranking measures: the fitted one itself (``shipped``), it with the
+    ranked listeners solved from their visible pairs (``fold_in``), or a second fit (``refit``)."""
+    if plan["protocol"] == "refit":
+        return fit_implicit_model(seen, id_index, settings)
+    if plan["protocol"] == "shipped":
+        return fitted
+    ranked = seen[seen["user_index"].isin(ranking.sample_users(id_index["n_users"]))]
+    return fitted.partial_fit_users(ranked["user_index"], ranked["artist_index"], ranked["weight"])
+
+
+def ship_implicit(
+    fitted: ImplicitRecommender,
+    interactions: pd.DataFrame,
+    id_index: dict[str, Any],
+    plan: dict[str, Any],
+    ranking: RankingParams,
+) -> ImplicitRecommender:
+    """The model to ship: the ranked listeners kept out of the fit are solved again on their
+    whole histories (the artists as fitted), so their lists use every pair they played."""
+    if plan["protocol"] == "refit":
+        return fitted
+    sample = ranking.sample_users(id_index["n_users"])
+    ranked = (
+        interactions if sample is None else interactions[interactions["user_index"].isin(sample)]
+    )
+    logger.info(
+        "Ranking protocol %s: %d listeners re-solved on their whole histories for the shipped model",
+        plan["protocol"], ranked["user_index"].nunique(),
+    )  # fmt: skip
+    return fitted.partial_fit_users(ranked["user_index"], ranked["artist_index"], ranked["weight"])
+
+
 def choose_ranker(
     rating: FactorRecommender, implicit: FactorRecommender, params: RecommendParams
 ) -> FactorRecommender:
@@ -192,6 +232,7 @@ def evaluate_ranking(
     ranking: RankingParams,
     recommend_params: RecommendParams,
     beyond: BeyondAccuracyParams,
+    plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The implicit model, the rating model and popularity on the holdout: accuracy, what the
     lists are made of (popularity, novelty, diversity), whom they serve, and the penalty trade-off."""
@@ -224,6 +265,7 @@ def evaluate_ranking(
         "worst_served": worst_served(groups, "implicit", k),
         "tradeoff": tradeoff(task, penalised, catalogue, k, budget, curve_users),
         "protocol": {
+            **(plan or {"protocol": "refit"}),
             "k": k,
             "holdout_fraction": ranking.holdout_fraction,
             "seed": ranking.seed,

@@ -1,6 +1,7 @@
 """``training.recommending``: fit the implicit objective -> recommend -> similar artists; ranking.
 
-The ranking evaluation reuses the fit pipelines of both models under the ``holdout`` namespace:
+The ranking measures the implicit model that ships (``ranking.protocol``, docs/evaluation.md),
+and reuses the rating model's fit pipeline under the ``holdout`` namespace for the comparison:
 the same nodes, fed the holdout's visible pairs instead of all of them.
 """
 
@@ -8,61 +9,48 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from music_recommender.pipelines.ranking_holdout import split_holdout
+from music_recommender.pipelines.ranking_holdout import plan_holdout
 from music_recommender.pipelines.training import rating
 from music_recommender.pipelines.training.recommending.nodes import (
     choose_ranker,
     evaluate_ranking,
+    evaluated_implicit,
     fit_implicit_model,
     holdout_ratings,
     index_artists,
     recommend_all,
     resolve_implicit,
+    ship_implicit,
     similar_artists,
 )
 
 
-def fit_pipeline() -> Pipeline:
-    """Interactions -> the implicit-objective model; reused on the ranking holdout."""
-    return Pipeline(
-        [
-            Node(
-                fit_implicit_model,
-                ["interactions", "id_index", "implicit_settings"],
-                "implicit_model",
-                name="fit_implicit_model",
-            )
-        ]
-    )
-
-
 def holdout_pipeline() -> Pipeline:
-    """Split each listener's artists, refit both models on the visible part, rank the rest."""
+    """Hold out each ranked listener's artists; measure the implicit model as ``protocol`` says
+    (the shipped fit itself by default at scale) beside a rating model refitted on the visible
+    part and popularity."""
     split = Pipeline(
         [
-            Node(
-                split_holdout,
-                ["interactions", "params:ranking"],
-                ["holdout_seen", "holdout_held_out"],
-                name="split_holdout",
-            ),
             Node(
                 holdout_ratings,
                 ["holdout_seen", "rating_scaler"],
                 ["holdout_rated", "holdout_no_validation", "holdout_rating_scaler"],
                 name="holdout_ratings",
             ),
+            Node(
+                evaluated_implicit,
+                [
+                    "fitted_implicit_model",
+                    "holdout_seen",
+                    "id_index",
+                    "implicit_settings",
+                    "holdout_plan",
+                    "params:ranking",
+                ],
+                "holdout_implicit_model",
+                name="evaluated_implicit",
+            ),
         ]
-    )
-    implicit = Pipeline(
-        fit_pipeline(),
-        namespace="holdout",
-        inputs={
-            "interactions": "holdout_seen",
-            "id_index": "id_index",
-            "implicit_settings": "implicit_settings",
-        },
-        outputs={"implicit_model": "holdout_implicit_model"},
     )
     rating_fit = Pipeline(
         rating.fit_pipeline(),
@@ -87,11 +75,12 @@ def holdout_pipeline() -> Pipeline:
             "params:ranking",
             "params:recommend",
             "params:beyond_accuracy",
+            "holdout_plan",
         ],
         "ranking_metrics",
         name="evaluate_ranking",
     )
-    return split + implicit + rating_fit + Pipeline([evaluate])
+    return split + rating_fit + Pipeline([evaluate])
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
@@ -108,7 +97,24 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "implicit_settings",
             name="resolve_implicit",
         ),
-        fit_pipeline(),
+        Node(
+            plan_holdout,
+            ["interactions", "id_index", "params:ranking"],
+            ["fit_interactions", "holdout_seen", "holdout_held_out", "holdout_plan"],
+            name="plan_holdout",
+        ),
+        Node(
+            fit_implicit_model,
+            ["fit_interactions", "id_index", "implicit_settings"],
+            "fitted_implicit_model",
+            name="fit_implicit_model",
+        ),
+        Node(
+            ship_implicit,
+            ["fitted_implicit_model", "interactions", "id_index", "holdout_plan", "params:ranking"],
+            "implicit_model",
+            name="ship_implicit",
+        ),
         Node(
             choose_ranker,
             ["rating_model", "implicit_model", "params:recommend"],
