@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from music_recommender import synthetic
-from music_recommender.pmf import PMF
+from music_recommender.pmf import PMF, ImplicitRecommender
 from music_recommender.pmf.implicit_feedback import fit_implicit, fold_in
 from music_recommender.pmf.ranking import (
     HoldoutTask,
@@ -236,8 +236,6 @@ def test_an_explanation_splits_the_fold_in_score_exactly(planted, frequency_reg:
 
 @pytest.mark.parametrize("frequency_reg", [0.0, 0.3])
 def test_partial_fit_users_solves_each_listener_as_fold_in_does(planted, frequency_reg) -> None:
-    from music_recommender.pmf import ImplicitRecommender
-
     users, items, plays, n_users, n_items = planted
     config = ImplicitConfig(
         n_factors=8, alpha=10, reg=5, bias_reg=5, iterations=4, frequency_reg=frequency_reg
