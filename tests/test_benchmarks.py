@@ -24,6 +24,8 @@ def test_scale_benchmark_prints_pipelines_and_one_json_line(tmp_path: Path) -> N
             "--params",
             "scale_users=400,scale_artists=600",
             "--skip-ratio",
+            "--threads",
+            "1",
         ],
         check=True,
         capture_output=True,
@@ -34,6 +36,11 @@ def test_scale_benchmark_prints_pipelines_and_one_json_line(tmp_path: Path) -> N
     assert result["users"] == 400 and result["rows"] > 0
     assert set(result["pipelines"]) == {"preprocessing", "tuning", "training", "reporting"}
     assert 0 < result["ndcg10"] <= 1 and 0 < result["als_ndcg10"] <= 1
+    assert result["als_fit_s"] > 0 and result["total_over_als_fit"] > 0
+    assert result["threads"] == 1 and set(result["by_threads"]) == {"1"}
+    assert result["tuning_s"] > 0 and result["training_s"] > 0
+    # 600 artists: scored exactly, no index to measure; 400 listeners ranked: refit
+    assert result["topn_recall_vs_exact"] is None and result["protocol"] == "refit"
 
 
 def _last_json(script: str, *args: str) -> dict:

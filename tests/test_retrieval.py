@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from music_recommender import synthetic
 from music_recommender.pmf import ImplicitConfig, ImplicitRecommender
@@ -66,3 +67,20 @@ def test_a_small_catalogue_is_scored_exactly_and_bad_settings_are_named(fitted) 
     assert indexed(fitted, IndexParams(min_artists=fitted.n_items + 1)) is fitted
     with pytest.raises(SettingError, match=r"index\.search_depth must be an integer >= 1"):
         IndexParams(search_depth=0)
+
+
+def test_histories_of_every_length_are_searched_in_groups_and_never_recommended(fitted) -> None:
+    # Histories of 0 to 1,500 artists: a group per power of two, the longest (over max_extra)
+    # scored exactly; none of them may come back, and the lists match exact scoring.
+    rng = np.random.default_rng(0)
+    users = np.arange(60)
+    lengths = np.r_[0, 1, 2, 3, 5, 9, 17, 33, 70, 130, 600, 1500, rng.integers(0, 80, 48)]
+    rows = np.repeat(users, lengths)
+    cols = np.concatenate([rng.choice(fitted.n_items, size, replace=False) for size in lengths])
+    played = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(60, fitted.n_items))
+    index = IndexedRecommender(fitted, IndexParams(min_artists=1, max_extra=256))
+    approx, scores = index.recommend(users, 10, played)
+    exact, _ = fitted.recommend(users, 10, user_items=played)
+    assert _recall(approx, exact) >= 0.98
+    assert not any(set(approx[u]) & set(played[u].indices) for u in users)
+    assert (approx >= 0).all() and np.isfinite(scores).all()

@@ -22,24 +22,35 @@ from scipy import sparse
 
 from music_recommender.pmf.errors import SettingError
 
+_QUERY_BYTES = 64 * 2**20  # candidate vectors gathered at once to score a group of listeners
+
 
 @dataclass(frozen=True)
 class IndexParams:
-    """When and how to index (``training.recommending.recommend.index``)."""
+    """When and how to index (``training.recommending.index``)."""
 
     min_artists: int = 50_000  # catalogues smaller than this are scored exactly
-    neighbours: int = 32  # HNSW's M: graph degree (memory ~ 2 x 4 bytes x M per artist)
+    neighbours: int = 16  # HNSW's M: graph degree (memory ~ 2 x 4 bytes x M per artist)
     build_depth: int = 64  # efConstruction: candidates kept while building
-    search_depth: int = 128  # efSearch: candidates kept while searching (recall against speed)
+    search_depth: int = 64  # efSearch: candidates kept while searching (recall against speed)
     max_extra: int = 2_048  # at most this many played artists asked for beyond n, then exact
+    # Listeners and artists (seeded samples) whose lists are also scored exactly after a run,
+    # to report the index's recall against exact scoring (index_quality.json); 0 = none.
+    check_sample: int = 1_000
+    seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("check_sample", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SettingError(
+                    f"training.recommending.index.{name} must be an integer >= 0; got {value!r}"
+                )
         for name in ("min_artists", "neighbours", "build_depth", "search_depth", "max_extra"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SettingError(
-                    f"training.recommending.recommend.index.{name} must be an integer >= 1; "
-                    f"got {value!r}"
+                    f"training.recommending.index.{name} must be an integer >= 1; got {value!r}"
                 )
 
 
@@ -49,7 +60,7 @@ def _faiss() -> Any:
     except ImportError as error:  # an install without it
         raise SettingError(
             "an index over the artists needs faiss: pip install faiss-cpu (or set "
-            "training.recommending.recommend.index.min_artists above the catalogue's size)"
+            "training.recommending.index.min_artists above the catalogue's size)"
         ) from error
     return faiss
 
@@ -81,7 +92,12 @@ class IndexedRecommender:
     def recommend(
         self, users: Any, n: int, user_items: sparse.csr_matrix | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Each listener's ``n`` best unplayed artists (exact scores of the graph's candidates)."""
+        """Each listener's ``n`` best unplayed artists (exact scores of the graph's candidates).
+
+        Listeners are searched in groups by history length (powers of two), each group asking
+        for ``n`` + its longest history: a graph search costs with the candidates asked for, and
+        one long history must not make every listener's search long.
+        """
         users = np.asarray(users, dtype=np.int64)
         played = (
             sparse.csr_matrix(user_items)
@@ -89,27 +105,52 @@ class IndexedRecommender:
             else self.recommender.user_items[users]
         )
         counts = np.diff(played.indptr)
-        extra = int(min(counts.max(initial=0), self.params.max_extra))
+        index = np.full((len(users), n), -1, dtype=np.int64)
+        scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        bucket = np.where(counts > 0, 2 ** np.ceil(np.log2(np.maximum(counts, 1))), 0)
+        exact = [np.flatnonzero(counts > self.params.max_extra)]
+        for size in np.unique(bucket[counts <= self.params.max_extra]):
+            rows = np.flatnonzero((bucket == size) & (counts <= self.params.max_extra))
+            step = max(1, _QUERY_BYTES // (4 * self._items.shape[1] * (n + int(size))))
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                short = self._search(
+                    users[chunk], played[chunk], n, int(size), index, scores, chunk
+                )
+                exact.append(chunk[short])
+        left = np.concatenate(exact)
+        if len(left):  # a long history ate the candidates: score those listeners exactly
+            got, values = self.recommender.recommend(users[left], n, user_items=played[left])
+            index[left], scores[left] = got, values
+        return index, scores
+
+    def _search(
+        self,
+        users: np.ndarray,
+        played: sparse.csr_matrix,
+        n: int,
+        extra: int,
+        index: np.ndarray,
+        scores: np.ndarray,
+        rows: np.ndarray,
+    ) -> np.ndarray:
+        """Search one group, drop played artists, score the rest exactly into ``index`` and
+        ``scores`` at ``rows``; returns which of them kept fewer than ``n`` candidates."""
         k = min(n + extra, self.n_items)
         queries = np.hstack([self._users[users], np.ones((len(users), 1), dtype=np.float32)])
         _, found = self._scores.search(np.ascontiguousarray(queries), k)
-        index = np.full((len(users), n), -1, dtype=np.int64)
-        scores = np.full((len(users), n), -np.inf, dtype=np.float32)
-        exact = []
-        for row in range(len(users)):
-            mine = played.indices[played.indptr[row] : played.indptr[row + 1]]
-            keep = found[row][(found[row] >= 0) & ~np.isin(found[row], mine)]
-            if len(keep) < n and len(keep) < self.n_items - len(mine):
-                exact.append(row)  # a long history ate the candidates: score it exactly
-                continue
-            values = self._items[keep] @ queries[row]
-            order = np.argsort(-values, kind="stable")[:n]
-            index[row, : len(order)], scores[row, : len(order)] = keep[order], values[order]
-        if exact:
-            rows = np.array(exact)
-            got, values = self.recommender.recommend(users[rows], n, user_items=played[rows])
-            index[rows], scores[rows] = got, values
-        return index, scores
+        # Played artists out, by one sorted lookup of (row, artist) keys for the whole group.
+        width = np.int64(self.n_items)
+        mine = np.repeat(np.arange(len(users)), np.diff(played.indptr)) * width + played.indices
+        keys = np.arange(len(users))[:, None] * width + found
+        dropped = (found < 0) | np.isin(keys, mine)
+        values = np.einsum("rkd,rd->rk", self._items[np.maximum(found, 0)], queries)
+        values[dropped] = -np.inf
+        top = np.argsort(-values, axis=1, kind="stable")[:, :n]
+        index[rows] = np.take_along_axis(found, top, axis=1)
+        scores[rows] = np.take_along_axis(values, top, axis=1)
+        kept = (~dropped).sum(axis=1)
+        return (kept < n) & (kept < self.n_items - np.diff(played.indptr))
 
     def similar_items(self, items: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Each artist's ``n`` nearest other artists by cosine (exact cosines of the candidates)."""
@@ -147,3 +188,35 @@ def indexed(recommender: Any, params: IndexParams) -> Any:
     if recommender.n_items < params.min_artists:
         return recommender
     return IndexedRecommender(recommender, params)
+
+
+def recall_against_exact(
+    retriever: IndexedRecommender, played: sparse.csr_matrix, n: int
+) -> dict[str, Any]:
+    """Recall@n of the index's lists against exact scoring, for seeded samples of listeners
+    (their played artists excluded) and of artists (similar artists): what the index costs."""
+    params, exact = retriever.params, retriever.recommender
+    rng = np.random.default_rng(params.seed)
+    users = np.sort(rng.choice(exact.n_users, min(params.check_sample, exact.n_users), False))
+    items = np.sort(rng.choice(exact.n_items, min(params.check_sample, exact.n_items), False))
+
+    def recall(found: np.ndarray, truth: np.ndarray) -> float:
+        hits = [
+            len(set(a[a >= 0]) & set(b[b >= 0])) / max(int((b >= 0).sum()), 1)
+            for a, b in zip(found, truth, strict=True)
+        ]
+        return float(np.mean(hits)) if hits else float("nan")
+
+    by_index, _ = retriever.recommend(users, n, played[users])
+    by_scores, _ = exact.recommend(users, n, user_items=played[users])
+    similar, _ = retriever.similar_items(items, n)
+    similar_exact, _ = exact.similar_items(items, n)
+    return {
+        "indexed": True,
+        f"recall@{n}": recall(by_index, by_scores),
+        f"similar_recall@{n}": recall(similar, similar_exact),
+        "listeners_checked": len(users),
+        "artists_checked": len(items),
+        "search_depth": params.search_depth,
+        "neighbours": params.neighbours,
+    }

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 METRIC_DATASETS = {
     "metrics": "",
     "ranking_metrics": "ranking.",
+    "index_quality": "index.",
     "preprocessing_summary": "data.",
     "recommending_best_params": "tuning.recommending.",
 }

@@ -75,6 +75,9 @@ class RankingParams:
     # auto = shipped when its held-out pairs are at most shipped_max_share of the rows, else refit.
     protocol: str = "auto"
     shipped_max_share: float = 0.05
+    # Also refit the article's rating model on the visible pairs and rank it alongside (a
+    # third model, a second fit of it); false: the implicit model and popularity only.
+    compare_rating: bool = True
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.recommending.ranking")

@@ -218,6 +218,13 @@ def test_a_big_catalogue_goes_through_the_index_with_the_same_lists(
         b = through[name].groupby(key)[column].apply(set)
         overlap = np.mean([len(a[k] & b[k]) / len(a[k]) for k in a.index])
         assert overlap >= 0.98, (name, overlap)
+    # Each run that indexes reports the recall it measured against exact scoring.
+    assert exact["index_quality"] == {"indexed": False}
+    quality = through["index_quality"]
+    assert (
+        quality["indexed"] and quality["recall@5"] >= 0.98 and quality["similar_recall@5"] >= 0.98
+    )
+    assert quality["listeners_checked"] == model_input["id_index"]["n_users"]
 
 
 def _pairs(frame: pd.DataFrame) -> set:
@@ -281,3 +288,11 @@ def test_the_shipped_model_is_the_measured_one_with_every_pair_added_back(
     mine = interactions[interactions["user_index"] == u]
     vector, _ = shipped.recalculate_user(mine["artist_index"], mine["weight"])
     torch.testing.assert_close(shipped.fitted.user_factors.weight[u], vector, atol=1e-4, rtol=1e-3)
+
+
+def test_the_rating_comparison_can_be_left_out(model_input, rating_model) -> None:
+    ranking = RankingParams(0.2, 5, 0, max_users=20, compare_rating=False)
+    out = _run_recommending(model_input, rating_model, model_input["interactions"], ranking)
+    assert set(out["ranking_metrics"]["models"]) == {"implicit", "popularity"}
+    groups = out["ranking_metrics"]["groups"]["activity"]["low"]
+    assert "rating" not in groups and "implicit" in groups

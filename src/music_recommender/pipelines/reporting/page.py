@@ -287,16 +287,44 @@ fixed settings; a value given with <code>--params</code> beats it).</p>
 """
 
 
+PROTOCOL_SENTENCES = {
+    "shipped": (
+        "The implicit model measured is the one shipped: fitted without the ranked listeners' "
+        "held-out pairs, which were added back to their rows afterwards."
+    ),
+    "fold_in": (
+        "The ranked listeners were left out of the implicit model's fit and solved from their "
+        "visible pairs against its artists (strong generalisation); the shipped model then "
+        "solves them again on everything they played."
+    ),
+    "refit": (
+        "The models were fitted again on the visible pairs for this measurement; the shipped "
+        "implicit model is fitted on every pair."
+    ),
+}
+
+
+def protocol_sentence(protocol: dict[str, Any]) -> str:
+    """Which fit the ranking measured (``training.recommending.ranking.protocol``)."""
+    return PROTOCOL_SENTENCES.get(protocol.get("protocol", "refit"), "")
+
+
 def _ranking_section(ranking: dict[str, Any], search: dict[str, Any]) -> str:
     """The recommending model's holdout ranking against the baselines, and how it was tuned."""
     protocol = ranking["protocol"]
+    rating = (
+        " The rating objective learns only from played pairs, never what people do not play, so "
+        "it ranks below the popularity chart; the implicit objective counts every unplayed pair "
+        "as a weak zero."
+        if "rating" in ranking["models"]
+        else ""
+    )
     return f"""<h2>Recommending: top-{protocol["k"]} ranking</h2>
 <p>{html.escape(metric_sentence(protocol["k"]))}</p>
-<p>{protocol["holdout_fraction"]:.0%} of each listener's artists held out; every artist the
+<p>{protocol["holdout_fraction"]:.0%} of each ranked listener's artists held out; every artist the
 listener did not play in training is ranked ({protocol["users"]:,} listeners,
-{protocol["artists"]:,} artists). The rating objective learns only from played pairs, never
-what people do not play, so it ranks below the popularity chart; the implicit objective counts every
-unplayed pair as a weak zero. Coverage: the share of all artists that appear in anyone's top list.</p>
+{protocol["artists"]:,} artists). {html.escape(protocol_sentence(protocol))}{html.escape(rating)}
+Coverage: the share of all artists that appear in anyone's top list.</p>
 {_table(ranking_table(ranking))}
 <h3>Tuning the recommending model</h3>
 <p>{html.escape(search_sentence(search))} Its settings are never chosen on the holdout

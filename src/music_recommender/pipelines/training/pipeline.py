@@ -33,6 +33,7 @@ OUTPUTS = {
     "implicit_model",
     "implicit_settings",
     "ranking_metrics",
+    "index_quality",
     "recommendations",
     "similar_artists",
 }

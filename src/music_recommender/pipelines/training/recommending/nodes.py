@@ -16,6 +16,7 @@ from music_recommender.pipelines.ranking_holdout import (
     RecommendParams,
     holdout_task,
 )
+from music_recommender.pipelines.training.rating.nodes import train_model
 from music_recommender.pipelines.training.recommending.evaluation import (
     group_quality,
     judge,
@@ -28,7 +29,12 @@ from music_recommender.pmf.ranking import pairs_matrix, popularity_scorer
 from music_recommender.pmf.recommender import FactorRecommender, ImplicitRecommender
 from music_recommender.pmf.scaling import RatingScaler
 from music_recommender.pmf.solver import ImplicitConfig
-from music_recommender.retrieval import IndexedRecommender, IndexParams, indexed
+from music_recommender.retrieval import (
+    IndexedRecommender,
+    IndexParams,
+    indexed,
+    recall_against_exact,
+)
 from music_recommender.top_n import top_n_table
 
 logger = logging.getLogger(__name__)
@@ -152,6 +158,25 @@ def index_artists(ranker: FactorRecommender, params: IndexParams) -> Any:
     return indexed(ranker, params)
 
 
+def index_quality(
+    retriever: Any, interactions: pd.DataFrame, params: RecommendParams
+) -> dict[str, Any]:
+    """The index's recall@n against exact scoring on seeded samples (``index.check_sample``), or
+    ``{"indexed": false}`` for a catalogue scored exactly."""
+    if not isinstance(retriever, IndexedRecommender) or not retriever.params.check_sample:
+        return {"indexed": isinstance(retriever, IndexedRecommender)}
+    exact = retriever.recommender
+    played = pairs_matrix(
+        interactions["user_index"], interactions["artist_index"], exact.n_users, exact.n_items
+    )
+    quality = recall_against_exact(retriever, played, params.n)
+    logger.info(
+        "Index recall@%d against exact scoring: top-N %.3f, similar artists %.3f",
+        params.n, quality[f"recall@{params.n}"], quality[f"similar_recall@{params.n}"],
+    )  # fmt: skip
+    return quality
+
+
 def recommend_all(
     ranker: FactorRecommender,
     interactions: pd.DataFrame,
@@ -223,9 +248,25 @@ def holdout_ratings(
     return ratings, ratings.iloc[:0], scaler.to_dict()
 
 
+def comparison_models(
+    seen: pd.DataFrame,
+    rating_scaler: dict[str, Any],
+    id_index: dict[str, Any],
+    recipe: dict[str, Any],
+    ranking: RankingParams,
+) -> dict[str, FactorRecommender]:
+    """The models ranked beside the implicit one: the article's rating model, refitted on the
+    visible pairs with the training recipe (``ranking.compare_rating``; none when off)."""
+    if not ranking.compare_rating:
+        logger.info("Ranking: the rating model is not compared (ranking.compare_rating: false)")
+        return {}
+    rated, no_validation, scaler = holdout_ratings(seen, rating_scaler)
+    return {"rating": train_model(rated, no_validation, id_index, scaler, recipe)[0]}
+
+
 def evaluate_ranking(
     implicit: FactorRecommender,
-    rating: FactorRecommender,
+    others: dict[str, FactorRecommender],
     seen: pd.DataFrame,
     held_out: pd.DataFrame,
     id_index: dict[str, Any],
@@ -234,8 +275,9 @@ def evaluate_ranking(
     beyond: BeyondAccuracyParams,
     plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The implicit model, the rating model and popularity on the holdout: accuracy, what the
-    lists are made of (popularity, novelty, diversity), whom they serve, and the penalty trade-off."""
+    """The implicit model, the models compared with it (``others``) and popularity on the
+    holdout: accuracy, what the lists are made of (popularity, novelty, diversity), whom they
+    serve, and the penalty trade-off."""
     task = holdout_task(seen, held_out, id_index)
     catalogue = Catalogue.from_pairs(
         task.users, task.items, task.plays, task.n_users, task.n_items,
@@ -243,7 +285,7 @@ def evaluate_ranking(
     )  # fmt: skip
     scorers = {
         "implicit": implicit.scorer(),
-        "rating": rating.scorer(),
+        **{name: model.scorer() for name, model in others.items()},
         "popularity": popularity_scorer(task.items, task.n_items),
     }
     k, budget = ranking.k, recommend_params.memory_budget_mb

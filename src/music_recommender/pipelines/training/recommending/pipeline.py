@@ -1,8 +1,7 @@
 """``training.recommending``: fit the implicit objective -> recommend -> similar artists; ranking.
 
-The ranking measures the implicit model that ships (``ranking.protocol``, docs/evaluation.md),
-and reuses the rating model's fit pipeline under the ``holdout`` namespace for the comparison:
-the same nodes, fed the holdout's visible pairs instead of all of them.
+The ranking measures the implicit model that ships (``ranking.protocol``, docs/evaluation.md)
+beside the rating model refitted on the holdout's visible pairs (``ranking.compare_rating``).
 """
 
 from __future__ import annotations
@@ -10,14 +9,14 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from music_recommender.pipelines.ranking_holdout import plan_holdout
-from music_recommender.pipelines.training import rating
 from music_recommender.pipelines.training.recommending.nodes import (
     choose_ranker,
+    comparison_models,
     evaluate_ranking,
     evaluated_implicit,
     fit_implicit_model,
-    holdout_ratings,
     index_artists,
+    index_quality,
     recommend_all,
     resolve_implicit,
     ship_implicit,
@@ -27,16 +26,10 @@ from music_recommender.pipelines.training.recommending.nodes import (
 
 def holdout_pipeline() -> Pipeline:
     """Hold out each ranked listener's artists; measure the implicit model as ``protocol`` says
-    (the shipped fit itself by default at scale) beside a rating model refitted on the visible
-    part and popularity."""
-    split = Pipeline(
+    (the shipped fit itself at scale) beside the rating model refitted on the visible part
+    (``compare_rating``) and popularity."""
+    return Pipeline(
         [
-            Node(
-                holdout_ratings,
-                ["holdout_seen", "rating_scaler"],
-                ["holdout_rated", "holdout_no_validation", "holdout_rating_scaler"],
-                name="holdout_ratings",
-            ),
             Node(
                 evaluated_implicit,
                 [
@@ -50,37 +43,30 @@ def holdout_pipeline() -> Pipeline:
                 "holdout_implicit_model",
                 name="evaluated_implicit",
             ),
+            Node(
+                comparison_models,
+                ["holdout_seen", "rating_scaler", "id_index", "recipe", "params:ranking"],
+                "holdout_comparisons",
+                name="comparison_models",
+            ),
+            Node(
+                evaluate_ranking,
+                [
+                    "holdout_implicit_model",
+                    "holdout_comparisons",
+                    "holdout_seen",
+                    "holdout_held_out",
+                    "id_index",
+                    "params:ranking",
+                    "params:recommend",
+                    "params:beyond_accuracy",
+                    "holdout_plan",
+                ],
+                "ranking_metrics",
+                name="evaluate_ranking",
+            ),
         ]
     )
-    rating_fit = Pipeline(
-        rating.fit_pipeline(),
-        namespace="holdout",
-        inputs={
-            "train_ratings": "holdout_rated",  # not *_ratings: the catalog would store it
-            "validation_ratings": "holdout_no_validation",
-            "rating_scaler": "holdout_rating_scaler",
-            "id_index": "id_index",
-            "recipe": "recipe",
-        },
-        outputs={"rating_model": "holdout_rating_model", "training_history": "holdout_history"},
-    )
-    evaluate = Node(
-        evaluate_ranking,
-        [
-            "holdout_implicit_model",
-            "holdout_rating_model",
-            "holdout_seen",
-            "holdout_held_out",
-            "id_index",
-            "params:ranking",
-            "params:recommend",
-            "params:beyond_accuracy",
-            "holdout_plan",
-        ],
-        "ranking_metrics",
-        name="evaluate_ranking",
-    )
-    return split + rating_fit + Pipeline([evaluate])
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
@@ -129,6 +115,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             name="recommend_all",
         ),
         Node(
+            index_quality,
+            ["retriever", "interactions", "params:recommend"],
+            "index_quality",
+            name="index_quality",
+        ),
+        Node(
             similar_artists,
             ["ranker", "artist_map", "params:recommend", "retriever"],
             "similar_artists",
@@ -156,5 +148,6 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "recommendations",
             "similar_artists",
             "ranking_metrics",
+            "index_quality",
         },
     )
