@@ -47,7 +47,7 @@ _CHILD = textwrap.dedent(
     seen, held_out = split_holdout(interactions, ranking)
     shape = {"n_users": n_users, "n_items": n_items}
     beyond = BeyondAccuracyParams(0.8, 8, [0.0, 0.1], 0, tradeoff_users=2000)
-    out = evaluate_ranking(model, model, seen, held_out, shape, ranking, params, beyond)
+    out = evaluate_ranking(model, {"rating": model}, seen, held_out, shape, ranking, params, beyond)
     assert out["protocol"]["users"] > 0
     print("ok")
     """

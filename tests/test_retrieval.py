@@ -51,7 +51,8 @@ def test_the_index_finds_the_exact_top_10_and_never_a_played_artist(fitted) -> N
 
 
 def test_similar_artists_through_the_index_match_the_exact_ones(fitted) -> None:
-    index = IndexedRecommender(fitted, IndexParams(min_artists=1))
+    params = IndexParams(min_artists=1, similar=True, neighbours=32, search_depth=128)
+    index = IndexedRecommender(fitted, params)
     # Artists someone played (an artist nobody played has no direction: its ties are arbitrary,
     # and the pipeline's catalogue holds only artists with listeners).
     listeners = np.diff(fitted.user_items.tocsc().indptr)
@@ -84,3 +85,13 @@ def test_histories_of_every_length_are_searched_in_groups_and_never_recommended(
     assert _recall(approx, exact) >= 0.98
     assert not any(set(approx[u]) & set(played[u].indices) for u in users)
     assert (approx >= 0).all() and np.isfinite(scores).all()
+
+
+def test_without_the_similar_graph_similar_artists_are_exact(fitted) -> None:
+    index = IndexedRecommender(fitted, IndexParams(min_artists=1))
+    items = np.arange(0, fitted.n_items, 7)
+    got, sims = index.similar_items(items, 10)
+    want, want_sims = fitted.similar_items(items, 10)
+    assert np.array_equal(got, want) and np.allclose(sims, want_sims)
+    with pytest.raises(SettingError, match=r"index\.similar must be true or false"):
+        IndexParams(similar="yes")

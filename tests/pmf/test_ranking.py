@@ -19,6 +19,7 @@ from music_recommender.pmf.ranking import (
     recommend,
     rows_per_batch,
     similar_items,
+    top_k_rows,
     top_n,
     vector_scores,
 )
@@ -151,3 +152,21 @@ def test_fast_top_n_gives_the_float32_lists_and_exact_scores() -> None:
     np.testing.assert_allclose(values, want_values, rtol=1e-5, atol=1e-6)
     fast.fast = False  # the plain float32 path (CPUs without bfloat16 support)
     assert (fast.top_n(users, played[users], 10)[0] == want_index).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_top_k_rows_equals_torch_topk_on_wide_rows(dtype) -> None:
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(40, 20_000 + 37, generator=generator).to(dtype)  # a partial last group
+    scores[:, 100:9_000] = -torch.inf  # masked artists, as played ones are
+    scores[0, :] = -torch.inf
+    scores[0, [5, 19_990, 20_030]] = torch.tensor([1.0, 3.0, 2.0]).to(dtype)  # fewer than k
+    scores[1, 20_036] = 50.0  # the best in the partial group
+    for k in (1, 10, 35):
+        want = torch.topk(scores, k, dim=1)
+        values, index = top_k_rows(scores, k)
+        assert torch.equal(values, want.values)
+        assert torch.equal(torch.gather(scores, 1, index), values)
+    assert top_k_rows(scores, 10)[1][1, 0] == 20_036
+    narrow = torch.randn(5, 300)
+    assert torch.equal(top_k_rows(narrow, 10)[0], torch.topk(narrow, 10, dim=1).values)

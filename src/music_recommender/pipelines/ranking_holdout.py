@@ -209,6 +209,6 @@ def plan_holdout(
     else:
         seen, held_out = pairs[~kept_out], pairs[kept_out]
         fit = seen if protocol == "shipped" else pairs[~ranked]
-    plan["fitted_pairs"] = len(fit)
+    plan["shipped_fit_pairs"] = len(fit)
     frames = (fit, seen, held_out)
     return (*(frame.reset_index(drop=True) for frame in frames), plan)  # type: ignore[return-value]

@@ -240,7 +240,7 @@ def test_each_protocol_keeps_the_ranked_listeners_held_out_pairs_out_of_the_fit(
     for protocol in ("refit", "shipped", "fold_in"):
         ranking = RankingParams(0.2, 5, 0, max_users=20, protocol=protocol)
         fit, seen, held_out, plan = plan_holdout(interactions, index, ranking)
-        assert plan["protocol"] == protocol and plan["fitted_pairs"] == len(fit)
+        assert plan["protocol"] == protocol and plan["shipped_fit_pairs"] == len(fit)
         ranked = set(ranking.sample_users(index["n_users"]))
         mine = {p for p in _pairs(held_out) if p[0] in ranked}
         plans[protocol] = mine
