@@ -21,7 +21,7 @@ def graph() -> dict:
     return json.loads(get_pipeline_response().model_dump_json(by_alias=True))
 
 
-NESTED = ["training.rating", "training.recommending", "training.recommending.holdout"]
+NESTED = ["training.rating", "training.recommending"]
 NESTED += ["tuning.rating", "tuning.recommending"]
 
 
