@@ -80,3 +80,14 @@ def test_capacity_scales_memory_with_rows_not_the_tables() -> None:
     grown = large["memory_per_machine_gb"] - small["memory_per_machine_gb"]
     assert grown == pytest.approx(per_row_gb, rel=1e-6)
     assert large["sweep_s"] > 5 * small["sweep_s"]
+
+
+def test_gpu_benchmark_dry_runs_on_the_cpu() -> None:
+    # The script a GPU session runs (issue 25), on tiny settings and the CPU: it must work the
+    # day a device is lent, without a first try spent on a typo.
+    result = _last_json(
+        "gpu.py", "--device", "cpu", "--users", "300", "--artists", "400", "--sweeps", "2"
+    )
+    assert result["device"] == "cpu" and result["users"] == 300 and result["rows"] > 0
+    assert result["sweep_s"] > 0 and result["topn_all_s"] >= 0
+    assert result["published_implicit_gpu_sweep_s"] == 0.39
