@@ -30,12 +30,21 @@ class HetrecFile:
 
     columns: tuple[str, ...]
     rows: int
+    encoding: str = "utf-8"
 
 
 # The two files the project needs, as GroupLens publishes them (checked after every download).
 HETREC_FILES: dict[str, HetrecFile] = {
     "user_artists.dat": HetrecFile(("userID", "artistID", "weight"), 92_834),
     "artists.dat": HetrecFile(("id", "name", "url", "pictureURL"), 17_632),
+}
+# The side files: optional, read when present, fetched with the two when the archive is.
+SIDE_FILES: dict[str, HetrecFile] = {
+    "user_friends.dat": HetrecFile(("userID", "friendID"), 25_434),
+    "user_taggedartists.dat": HetrecFile(
+        ("userID", "artistID", "tagID", "day", "month", "year"), 186_479
+    ),
+    "tags.dat": HetrecFile(("tagID", "tagValue"), 11_946, encoding="latin-1"),
 }
 
 
@@ -116,7 +125,7 @@ def _first_non_utf8_line(path: Path) -> int:
 
 def check_hetrec_file(path: Path, expected: HetrecFile) -> None:
     """Fail when a fetched file's header or row count differs from the published archive."""
-    frame = read_hetrec(path)
+    frame = read_hetrec(path, encoding=expected.encoding)
     problems = []
     if tuple(frame.columns) != expected.columns:
         problems.append(f"columns {list(frame.columns)}, expected {list(expected.columns)}")
@@ -190,6 +199,11 @@ def fetch_hetrec(
                 absent = [name for name in missing if name not in members]
                 if absent:
                     raise RawDataCheckError(f"the archive at {url} has no {', '.join(absent)}")
+                # The side files come along when the archive has them and the folder does not.
+                for name, spec in SIDE_FILES.items():
+                    if name in members and not (folder / name).exists() and name not in expected:
+                        expected[name] = spec
+                        missing.append(name)
                 extracted = []
                 for name in missing:
                     out = Path(tmp) / name

@@ -26,6 +26,9 @@ OUTPUTS = {
     "data/02_intermediate/user_artists.parquet",
     "data/02_intermediate/artists.parquet",
     "data/02_intermediate/filtered_user_artists.parquet",
+    "data/02_intermediate/friendships.parquet",  # empty without the side files
+    "data/02_intermediate/tag_assignments.parquet",
+    "data/02_intermediate/tags.parquet",
     "data/03_primary/interactions.parquet",
     "data/03_primary/user_map.csv",
     "data/03_primary/artist_map.csv",
@@ -68,6 +71,8 @@ def test_pipeline_writes_every_output_in_its_layer(
     assert summary["raw"]["artists"] == raw["artistID"].nunique()
     assert summary["filtered"]["density"] > summary["raw"]["density"]
     assert summary["normalisation"]["method"] == "log_zscore"
+    assert not any(summary["side_files"]["present"].values())  # no side files: as before
+    assert summary["side_files"]["tags"]["assignments"] == 0
 
     data = kedro_project / "data"
     artist_map = pd.read_csv(data / "03_primary/artist_map.csv", keep_default_na=False)
@@ -149,6 +154,12 @@ def test_pipeline_with_sequential_runner_and_in_memory_catalog(small_data) -> No
         {
             "user_artists_raw": MemoryDataset(small_data.user_artists),
             "artists_raw": MemoryDataset(small_data.artists),
+            # No side files: empty tables with their columns, as the catalog gives when absent.
+            "user_friends_raw": MemoryDataset(pd.DataFrame(columns=["userID", "friendID"])),
+            "tagged_artists_raw": MemoryDataset(
+                pd.DataFrame(columns=["userID", "artistID", "tagID", "day", "month", "year"])
+            ),
+            "tags_raw": MemoryDataset(pd.DataFrame(columns=["tagID", "tagValue"])),
             "params:preprocessing.filter": MemoryDataset(FilterParams()),
             "params:preprocessing.split": MemoryDataset(SplitParams()),
             "params:preprocessing.unnamed_artists": MemoryDataset(UnnamedArtistParams()),
@@ -184,3 +195,33 @@ def test_a_run_stopped_by_either_file_or_the_filter_overwrites_nothing(
     with pytest.raises(RawDataError, match=message):
         _run(kedro_project, raw_folder, **params)
     assert {p: (kedro_project / p).read_bytes() for p in OUTPUTS} == before
+
+
+def test_side_files_in_the_raw_folder_are_read_checked_and_summarised(
+    kedro_project: Path, raw_folder: Path, small_data
+) -> None:
+    users = sorted(small_data.user_artists["userID"].unique())
+    artists = sorted(small_data.artists["id"])
+    lines = ["userID\tfriendID", f"{users[0]}\t{users[1]}", f"{users[1]}\t{users[0]}"]
+    lines.append(f"{users[0]}\t999999")  # a friend who never played anything
+    (raw_folder / "user_friends.dat").write_bytes("\r\n".join(lines).encode())
+    tagged = ["userID\tartistID\ttagID\tday\tmonth\tyear"]
+    tagged += [f"{users[0]}\t{a}\t1\t1\t4\t2009" for a in artists[:5]]
+    tagged.append(f"{users[1]}\t{artists[0]}\t2\t1\t4\t2009")
+    (raw_folder / "user_taggedartists.dat").write_bytes("\r\n".join(tagged).encode())
+    (raw_folder / "tags.dat").write_bytes(
+        "tagID\ttagValue\r\n1\trock\r\n2\tmotörhead".encode("latin-1")
+    )
+    _run(kedro_project, raw_folder)
+    data = kedro_project / "data"
+    summary = json.loads((data / "08_reporting/preprocessing_summary.json").read_text())
+    side = summary["side_files"]
+    assert all(side["present"].values())
+    assert side["friends"]["friendships"] == 1 and side["dropped"]["friendships_unknown_user"] == 1
+    assert side["tags"]["assignments"] == 6 and side["tags"]["top_tags"] == {
+        "rock": 5,
+        "motörhead": 1,
+    }
+    tags = pd.read_parquet(data / "02_intermediate/tags.parquet")
+    assert tags["tag"].tolist() == ["rock", "motörhead"]
+    assert len(pd.read_parquet(data / "02_intermediate/tag_assignments.parquet")) == 6

@@ -44,8 +44,10 @@ def summarize(
     test: pd.DataFrame,
     scaler: dict[str, Any],
     sample_rows: int,
+    side: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The article's EDA facts, before and after filtering, as one JSON-ready dict."""
+    """The article's EDA facts, before and after filtering, and the side files' (friends, tags:
+    ``side_files.validate_side_files``), as one JSON-ready dict."""
     engine = engine_for(user_artists_raw)
     parts = {"train": train, "validation": validation, "test": test}
     return {
@@ -67,6 +69,7 @@ def summarize(
         },
         "split": {name: engine_for(part).count(part) for name, part in parts.items()},
         "normalisation": scaler,
+        "side_files": side or {},
     }
 
 

@@ -14,9 +14,17 @@ from music_recommender.pipelines.preprocessing.nodes import (
     validate_raw_data,
 )
 from music_recommender.pipelines.preprocessing.rules import describe_ids
+from music_recommender.pipelines.preprocessing.side_files import validate_side_files
 
 # Datasets shared with the other pipelines keep their names outside the namespace.
-INPUTS = {"user_artists_raw", "artists_raw", "run_info"}
+INPUTS = {
+    "user_artists_raw",
+    "artists_raw",
+    "user_friends_raw",
+    "tagged_artists_raw",
+    "tags_raw",
+    "run_info",
+}
 OUTPUTS = {
     "interactions",
     "user_map",
@@ -29,6 +37,9 @@ OUTPUTS = {
     "rating_scaler",
     "preprocessing_summary",
     "weight_distribution_plot@figure",
+    "friendships",
+    "tag_assignments",
+    "tags",
 }
 
 
@@ -46,6 +57,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ["filtered_user_artists", "artists"],
             ["interactions", "indexed", "user_map", "artist_map"],
             name="index_and_publish",
+        ),
+        Node(
+            validate_side_files,
+            ["user_friends_raw", "tagged_artists_raw", "tags_raw", "user_artists", "artists"],
+            ["friendships", "tag_assignments", "tags", "side_facts"],
+            name="validate_side_files",
         ),
         Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),
         Node(
@@ -87,6 +104,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 "test_ratings",
                 "rating_scaler",
                 "params:summary_sample_rows",
+                "side_facts",
             ],
             "preprocessing_summary",
             name="summarize",

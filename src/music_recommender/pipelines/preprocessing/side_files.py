@@ -1,0 +1,141 @@
+"""The optional side files (friends, tags): checked like the play counts, unknown ids counted.
+
+HetRec's archive carries three files beside the play counts: ``user_friends.dat`` (the friend
+graph, each pair listed both ways), ``user_taggedartists.dat`` (a listener's tag on an artist,
+dated) and ``tags.dat`` (tag names, Latin-1). The catalog hands over an empty frame with the
+file's columns when a file is absent, and a run without them behaves as before: empty tables,
+``present: false`` in the summary. The files are small (HetRec's 186 k tag rows), so they are
+read as pandas in every environment, Spark's included.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from music_recommender.pipelines.preprocessing.engine import engine_for
+from music_recommender.pipelines.preprocessing.pandas_engine import (
+    _integer_problems,
+    _rows,
+    source_of,
+)
+from music_recommender.pipelines.preprocessing.rules import check, require_columns
+
+logger = logging.getLogger(__name__)
+
+FRIENDS_COLUMNS = {"userID": "user_id", "friendID": "friend_id"}
+TAGGED_COLUMNS = {
+    "userID": "user_id",
+    "artistID": "artist_id",
+    "tagID": "tag_id",
+    "day": "day",
+    "month": "month",
+    "year": "year",
+}
+TAGS_COLUMNS = {"tagID": "tag_id", "tagValue": "tag"}
+_IDS = {"userID", "friendID", "artistID", "tagID"}
+
+
+def _checked(frame: pd.DataFrame, columns: dict[str, str], default: str) -> pd.DataFrame:
+    """Columns present, ids whole numbers, no empty value: one message naming the file, else the
+    frame with the project's column names."""
+    source = source_of(frame, default)
+    require_columns(frame, list(columns), source)
+    frame = frame[list(columns)]
+    problems = []
+    for column in columns:
+        nulls = frame[column].isna()
+        if nulls.any():
+            problems.append(
+                f"column '{column}' has empty values, expected none: {_rows(frame, nulls)}"
+            )
+        elif column in _IDS or column in ("day", "month", "year"):
+            bad = _integer_problems(frame, column)
+            if bad.any():
+                problems.append(f"column '{column}' must hold integers: {_rows(frame, bad)}")
+    check(problems, source)
+    renamed = frame.rename(columns=columns)
+    for column in renamed.columns:
+        if column != "tag":
+            renamed[column] = renamed[column].astype(np.int64)
+    return renamed
+
+
+def _known(frame: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
+    return np.isin(frame[column].to_numpy(), ids)
+
+
+def validate_side_files(
+    friends_raw: pd.DataFrame,
+    tagged_raw: pd.DataFrame,
+    tags_raw: pd.DataFrame,
+    user_artists: Any,
+    artists: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """(friendships, tag assignments, tags, their facts): rows naming a listener absent from the
+    play counts, an artist absent from artists.dat or an unknown tag are counted and dropped."""
+    friends = _checked(friends_raw, FRIENDS_COLUMNS, "user_friends.dat")
+    tagged = _checked(tagged_raw, TAGGED_COLUMNS, "user_taggedartists.dat")
+    tags = _checked(tags_raw, TAGS_COLUMNS, "tags.dat").drop_duplicates("tag_id")
+    tags["tag"] = tags["tag"].astype(str).str.strip()
+    users = engine_for(user_artists).sorted_ids(user_artists, "user_id")
+    artist_ids = np.sort(artists["artist_id"].to_numpy(dtype=np.int64))
+    unknown: dict[str, int] = {}
+    keep = _known(friends, "user_id", users) & _known(friends, "friend_id", users)
+    unknown["friendships_unknown_user"] = int((~keep).sum())
+    friends = friends[keep & (friends["user_id"] != friends["friend_id"])]
+    friends = friends.drop_duplicates().reset_index(drop=True)
+    known_user = _known(tagged, "user_id", users)
+    known_artist = _known(tagged, "artist_id", artist_ids)
+    known_tag = _known(tagged, "tag_id", tags["tag_id"].to_numpy())
+    unknown["tag_rows_unknown_user"] = int((~known_user).sum())
+    unknown["tag_rows_unknown_artist"] = int((known_user & ~known_artist).sum())
+    unknown["tag_rows_unknown_tag"] = int((known_user & known_artist & ~known_tag).sum())
+    duplicated = tagged.duplicated(["user_id", "artist_id", "tag_id"])
+    unknown["tag_rows_repeated"] = int((duplicated & known_user & known_artist & known_tag).sum())
+    tagged = tagged[known_user & known_artist & known_tag & ~duplicated].reset_index(drop=True)
+    dropped = {name: count for name, count in unknown.items() if count}
+    if dropped:
+        logger.warning(
+            "Side files: rows dropped (%s)", ", ".join(f"{k} {v:,}" for k, v in dropped.items())
+        )
+    facts = side_facts(friends, tagged, tags, present=_present(friends_raw, tagged_raw, tags_raw))
+    return friends, tagged, tags, facts | {"dropped": unknown}
+
+
+def _present(*frames: pd.DataFrame) -> dict[str, bool]:
+    names = ("user_friends.dat", "user_taggedartists.dat", "tags.dat")
+    return {
+        name: not frame.attrs.get("absent", False)
+        for name, frame in zip(names, frames, strict=True)
+    }
+
+
+def side_facts(
+    friends: pd.DataFrame, tagged: pd.DataFrame, tags: pd.DataFrame, present: dict[str, bool]
+) -> dict[str, Any]:
+    """The EDA facts of the side files, as the data's README states them."""
+    pairs = friends[["user_id", "friend_id"]].to_numpy()
+    undirected = len(np.unique(np.sort(pairs, axis=1), axis=0)) if len(pairs) else 0
+    per_tag = tagged.groupby("tag_id").size() if len(tagged) else pd.Series(dtype=int)
+    top = per_tag.nlargest(10).rename(tags.set_index("tag_id")["tag"]) if len(per_tag) else per_tag
+    return {
+        "present": present,
+        "friends": {
+            "rows": len(friends),
+            "friendships": int(undirected),
+            "users_with_friends": int(friends["user_id"].nunique()),
+        },
+        "tags": {
+            "assignments": len(tagged),
+            "distinct_tags_used": int(tagged["tag_id"].nunique()),
+            "tags_named": len(tags),
+            "tagged_artists": int(tagged["artist_id"].nunique()),
+            "tagging_users": int(tagged["user_id"].nunique()),
+            "tagged_pairs": len(tagged[["user_id", "artist_id"]].drop_duplicates()),
+            "top_tags": {str(name): int(count) for name, count in top.items()},
+        },
+    }
