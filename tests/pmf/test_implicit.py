@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from music_recommender import synthetic
-from music_recommender.pmf import PMF, ImplicitRecommender
+from music_recommender.pmf import PMF, ImplicitRecommender, solver
 from music_recommender.pmf.implicit_feedback import fit_implicit, fold_in
 from music_recommender.pmf.ranking import (
     HoldoutTask,
@@ -263,18 +263,32 @@ def test_partial_fit_users_solves_each_listener_as_fold_in_does(planted, frequen
         rec.partial_fit_users([n_users], [0], [1.0])
 
 
-def test_sparse_products_never_read_stale_output() -> None:
+def test_sparse_products_never_read_stale_output(monkeypatch) -> None:
     # sum_rows writes its first tile with beta 0 and dots reuses one buffer: garbage (NaN, inf)
     # left in either must not leak into the next product.
-    rows, cols = np.array([0, 0, 1, 2]), np.array([1, 9000, 3, 2])  # two column tiles
+    monkeypatch.setattr(solver, "_ROW_WALK_SHARE", 1e9)  # keep 8,192-row tiles: two of them
+    rows, cols = np.array([0, 0, 1, 2]), np.array([1, 9000, 3, 2])
     pairs = PlayedPairs.build(rows, cols, torch.ones(4), torch.ones(3), torch.ones(9001))
+    assert len(pairs.tiles) == 2
     other = torch.randn(9001, 2)
     expected = torch.stack([other[1] + other[9000], other[3], other[2]])
+    in_order = [
+        (torch.repeat_interleave(torch.arange(3), t.crow.long().diff()), t.col.long() + t.offset)
+        for t in pairs.tiles
+    ]
+    order_rows = torch.cat([r for r, _ in in_order])
+    order_cols = torch.cat([c for _, c in in_order])
     for stale in (float("nan"), float("inf")):
         got = pairs.sum_rows(torch.ones(4), other, torch.full((3, 2), stale))
         torch.testing.assert_close(got, expected)
         pairs.dots_out.fill_(stale)
         own = torch.randn(3, 2)
         dots = pairs.dots(own, pairs.split_columns(other))
-        order_rows, order_cols = [0, 1, 2, 0], [1, 3, 2, 9000]  # the pairs' (tile, row) order
         torch.testing.assert_close(dots, (own[order_rows] * other[order_cols]).sum(1))
+
+
+def test_tiles_widen_when_row_walks_would_cost() -> None:
+    # 8,192 rows a tile at 100 k x 59 k (4.75 M pairs); wider at 359 k x 198 k (17 M pairs).
+    assert 8_192 <= solver.tile_rows(100_000, 59_000, 4_750_000) < 8_400
+    assert solver.tile_rows(1_000, 2_000, 50_000) == 8_192
+    assert 25_000 < solver.tile_rows(359_347, 197_592, 17_000_000) < 30_000

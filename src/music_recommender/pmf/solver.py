@@ -22,9 +22,19 @@ from music_recommender.pmf.model import PMF
 from music_recommender.pmf.trainer import check_device, check_seed
 
 PLAYS_SCALES = ("raw", "user_median")
-# Other-side rows per sparse tile: 8192 x 129 floats = 4 MB of vectors read at random per tile.
-# Measured at 100 k x 59 k: one tile 3.7x slower (cache misses), 4096 slower again (per-tile rows).
+# Other-side rows per sparse tile, at least: 8192 x 129 floats = 4 MB of vectors read at random
+# per tile. Measured at 100 k x 59 k: one tile 3.7x slower (cache misses), 4096 slower again.
 _TILE_ROWS = 8192
+# Every tile walks all of its side's row pointers, so tiles widen until those walks are at most
+# this share of the pairs: at 359 k x 198 k (17 M pairs) 8,192-row tiles made the walks half the
+# work, and 32,768-row ones ran the sampled dots 1.4x and the sparse sums 1.75x faster.
+_ROW_WALK_SHARE = 0.15
+
+
+def tile_rows(n_rows: int, n_other: int, n_pairs: int) -> int:
+    """Other-side rows per tile: cache-sized, widened when the row-pointer walks would cost."""
+    walks = n_rows * n_other / max(_ROW_WALK_SHARE * n_pairs, 1.0)
+    return max(_TILE_ROWS, int(np.ceil(walks)))
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,7 @@ class PlayedPairs:
     have unplayed. The solver touches the pairs only through sparse-dense products (sampled
     dense-dense for the dots, sparse-dense for the sums): memory in the played pairs, no
     ``pairs x factors`` temporaries, and the same code on CUDA. The other side is cut into tiles
-    of ``_TILE_ROWS`` rows, so the vectors a product reads at random stay in the CPU's cache.
+    of ``tile_rows`` rows, so the vectors a product reads at random stay in the CPU's cache.
     """
 
     tiles: list[_Tile]
@@ -162,15 +172,16 @@ class PlayedPairs:
         """
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
         n_rows, n_other = len(weight_own), len(weight_other)
-        tile_of = cols // _TILE_ROWS
+        width = tile_rows(n_rows, n_other, len(rows))
+        tile_of = cols // width
         # One int64 key (tile, row, column within the tile): one sort instead of a 3-key lexsort.
-        order = np.argsort((tile_of * n_rows + rows) * _TILE_ROWS + cols % _TILE_ROWS)
+        order = np.argsort((tile_of * n_rows + rows) * width + cols % width)
         rows, cols, tile_of = rows[order], cols[order], tile_of[order]
         index = np.int32 if max(n_rows, len(rows)) < 2**31 else np.int64
-        bounds = np.searchsorted(tile_of, np.arange((n_other - 1) // _TILE_ROWS + 2))
+        bounds = np.searchsorted(tile_of, np.arange((n_other - 1) // width + 2))
         tiles = []
         for t, (start, stop) in enumerate(itertools.pairwise(bounds)):
-            offset = t * _TILE_ROWS
+            offset = t * width
             crow = np.r_[0, np.cumsum(np.bincount(rows[start:stop], minlength=n_rows))]
             tiles.append(
                 _Tile(
@@ -179,7 +190,7 @@ class PlayedPairs:
                     start=int(start),
                     stop=int(stop),
                     offset=offset,
-                    width=min(_TILE_ROWS, n_other - offset),
+                    width=min(width, n_other - offset),
                 )
             )
         conf = conf[torch.from_numpy(order).to(conf.device)]
