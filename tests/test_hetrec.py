@@ -182,3 +182,35 @@ def test_windows_encoded_names_are_read_with_a_warning_naming_the_line(
         frame = read_hetrec(path)
     assert frame["name"].tolist() == ["Björk", "Beyoncé — live"]
     assert "artists.dat: line 2 is not UTF-8" in caplog.text
+
+
+def test_a_download_brings_the_side_files_that_pass_their_check(
+    raw_folder: Path, tmp_path: Path, small_data, monkeypatch
+) -> None:
+    side = {
+        "tags.dat": HetrecFile(("tagID", "tagValue"), 2, "latin-1"),
+        "user_friends.dat": HetrecFile(("userID", "friendID"), 99),
+    }
+    monkeypatch.setattr("music_recommender.hetrec.SIDE_FILES", side)
+    target = tmp_path / "a.zip"
+    with zipfile.ZipFile(target, "w") as zf:
+        for name in ("user_artists.dat", "artists.dat"):
+            zf.write(raw_folder / name, f"hetrec2011-lastfm-2k/{name}")
+        zf.writestr(
+            "hetrec2011-lastfm-2k/tags.dat",
+            "tagID\ttagValue\r\n1\trock\r\n2\tmotörhead".encode("latin-1"),
+        )
+        zf.writestr(
+            "hetrec2011-lastfm-2k/user_friends.dat", "userID\tfriendID\r\n2\t3"
+        )  # 1 row, not 99
+    folder = tmp_path / "fresh"
+    fetch_hetrec(folder, target.as_uri(), _expected(small_data))
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "artists.dat",
+        "tags.dat",
+        "user_artists.dat",
+    ]
+    assert read_hetrec(folder / "tags.dat", encoding="latin-1")["tagValue"].tolist() == [
+        "rock",
+        "motörhead",
+    ]

@@ -200,20 +200,28 @@ def fetch_hetrec(
                 if absent:
                     raise RawDataCheckError(f"the archive at {url} has no {', '.join(absent)}")
                 # The side files come along when the archive has them and the folder does not.
-                for name, spec in SIDE_FILES.items():
-                    if name in members and not (folder / name).exists() and name not in expected:
-                        expected[name] = spec
-                        missing.append(name)
+                side = [
+                    name
+                    for name in SIDE_FILES
+                    if name in members and name not in expected and not (folder / name).exists()
+                ]
                 extracted = []
-                for name in missing:
+                for name in missing + side:
                     out = Path(tmp) / name
                     with zf.open(members[name]) as src, out.open("wb") as dst:
                         shutil.copyfileobj(src, dst)
                     extracted.append(out)
         except zipfile.BadZipFile as exc:
             raise RawDataCheckError(f"the download from {url} is not a zip archive: {exc}") from exc
-        for path in extracted:
-            check_hetrec_file(path, expected[path.name])
+        for path in list(extracted):
+            if path.name in expected:
+                check_hetrec_file(path, expected[path.name])
+                continue
+            try:  # an optional side file that fails its check is left out, not fatal
+                check_hetrec_file(path, SIDE_FILES[path.name])
+            except (RawDataCheckError, RawFileError) as exc:
+                logger.warning("%s: left out (%s)", path.name, exc)
+                extracted.remove(path)
         folder.mkdir(parents=True, exist_ok=True)
         for path in extracted:
             # Copy beside the target, then rename: the final name appears whole or not at all.

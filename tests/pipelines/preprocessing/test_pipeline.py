@@ -29,6 +29,7 @@ OUTPUTS = {
     "data/02_intermediate/friendships.parquet",  # empty without the side files
     "data/02_intermediate/tag_assignments.parquet",
     "data/02_intermediate/tags.parquet",
+    "data/02_intermediate/side_files.json",
     "data/03_primary/interactions.parquet",
     "data/03_primary/user_map.csv",
     "data/03_primary/artist_map.csv",
