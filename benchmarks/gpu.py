@@ -39,15 +39,7 @@ def _data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     data = synthetic.generate(
         args.users, args.artists, artists_per_user=50, n_factors=16, seed=11, taste=2.0
     )
-    users = np.searchsorted(data.user_ids, data.user_artists["userID"].to_numpy())
-    items = np.searchsorted(data.artist_ids, data.user_artists["artistID"].to_numpy())
-    return (
-        users,
-        items,
-        data.user_artists["weight"].to_numpy(),
-        len(data.user_ids),
-        len(data.artist_ids),
-    )
+    return (*data.rows(), len(data.user_ids), len(data.artist_ids))
 
 
 def ours(users, items, plays, n_users: int, n_items: int, args) -> tuple[ImplicitRecommender, dict]:

@@ -38,9 +38,7 @@ CG_STEPS = 3
 
 def _data(n_users: int, n_artists: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     data = synthetic.generate(n_users, n_artists, 50, 8, seed=0)
-    users = np.searchsorted(data.user_ids, data.user_artists["userID"].to_numpy())
-    items = np.searchsorted(data.artist_ids, data.user_artists["artistID"].to_numpy())
-    return users, items, data.user_artists["weight"].to_numpy()
+    return data.rows()
 
 
 def _timed(fit) -> tuple[float, float]:

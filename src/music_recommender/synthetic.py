@@ -48,6 +48,14 @@ class SyntheticLastfm:
     artist_bias: np.ndarray
     log_mean: float
 
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(listener row, artist row, plays) per pair: the rows a model is fitted on, with no
+        preprocessing (every listener and artist the generator made)."""
+        frame = self.user_artists
+        users = np.searchsorted(self.user_ids, frame["userID"].to_numpy())
+        items = np.searchsorted(self.artist_ids, frame["artistID"].to_numpy())
+        return users, items, frame["weight"].to_numpy()
+
 
 def _check_sizes(n_users: int, n_artists: int, artists_per_user: int, n_factors: int) -> None:
     if n_users < 1 or n_artists < 1 or artists_per_user < 1 or n_factors < 1:
