@@ -164,6 +164,23 @@ def _download(url: str, target: Path, timeout: float) -> None:
                 bar.update(len(chunk))
 
 
+def _checked(extracted: list[Path], expected: Mapping[str, HetrecFile]) -> list[Path]:
+    """The extracted files that pass their checks: a needed one that fails stops the fetch, an
+    optional side file that fails is left out with a warning."""
+    kept = []
+    for path in extracted:
+        if path.name in expected:
+            check_hetrec_file(path, expected[path.name])
+            kept.append(path)
+            continue
+        try:
+            check_hetrec_file(path, SIDE_FILES[path.name])
+            kept.append(path)
+        except (RawDataCheckError, RawFileError) as exc:
+            logger.warning("%s: left out (%s)", path.name, exc)
+    return kept
+
+
 def fetch_hetrec(
     folder: str | Path,
     url: str = HETREC_URL,
@@ -213,15 +230,7 @@ def fetch_hetrec(
                     extracted.append(out)
         except zipfile.BadZipFile as exc:
             raise RawDataCheckError(f"the download from {url} is not a zip archive: {exc}") from exc
-        for path in list(extracted):
-            if path.name in expected:
-                check_hetrec_file(path, expected[path.name])
-                continue
-            try:  # an optional side file that fails its check is left out, not fatal
-                check_hetrec_file(path, SIDE_FILES[path.name])
-            except (RawDataCheckError, RawFileError) as exc:
-                logger.warning("%s: left out (%s)", path.name, exc)
-                extracted.remove(path)
+        extracted = _checked(extracted, expected)
         folder.mkdir(parents=True, exist_ok=True)
         for path in extracted:
             # Copy beside the target, then rename: the final name appears whole or not at all.
