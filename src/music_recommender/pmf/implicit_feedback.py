@@ -91,6 +91,17 @@ def _prepare(
     return user, item, by_user, by_item, (reg_users, reg_items), (ones_users, item_negative)
 
 
+def _pair_rows(users: Any, items: Any, plays: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs' listener and artist rows as int64, checked to be as many as the plays."""
+    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    if not len(users) == len(items) == len(plays):
+        raise ValueError(
+            "users, items and plays must have one length; "
+            f"got {len(users)}, {len(items)}, {len(plays)}"
+        )
+    return users, items
+
+
 def fit_implicit(
     model: PMF,
     users: Any,
@@ -110,13 +121,7 @@ def fit_implicit(
     _check_model(model, config)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    users_np = np.asarray(users, dtype=np.int64)
-    items_np = np.asarray(items, dtype=np.int64)
-    if not len(users_np) == len(items_np) == len(plays):
-        raise ValueError(
-            "users, items and plays must have one length; "
-            f"got {len(users_np)}, {len(items_np)}, {len(plays)}"
-        )
+    users_np, items_np = _pair_rows(users, items, plays)
     if config.processes > 1:  # each worker computes its own blocks' confidences
         from music_recommender.pmf.distributed import launch  # noqa: PLC0415 (torch.distributed)
 
@@ -169,13 +174,7 @@ def refit_users(
     config = config or ImplicitConfig.of(model)
     if config.negative_exponent != 0:
         raise ValueError("refit_users supports negative_exponent 0 only (it would need popularity)")
-    users = np.asarray(users, dtype=np.int64)
-    items = np.asarray(items, dtype=np.int64)
-    if not len(users) == len(items) == len(plays):
-        raise ValueError(
-            "users, items and plays must have one length; "
-            f"got {len(users)}, {len(items)}, {len(plays)}"
-        )
+    users, items = _pair_rows(users, items, plays)
     rows, local = np.unique(users, return_inverse=True)
     if not len(rows):
         return rows

@@ -41,7 +41,8 @@ def source_of(frame: pd.DataFrame, default: str) -> str:
     return str(frame.attrs.get("source", default))
 
 
-def _rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> str:
+def quoted_rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> str:
+    """The first bad rows, numbered as lines of the file, for a message a user can act on."""
     bad = frame[np.asarray(mask)].head(SHOWN_ROWS)
     count = int(np.asarray(mask).sum())
     # Number rows as lines of the file (line 1 is the header) so a user can open it there.
@@ -50,7 +51,7 @@ def _rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> str:
     return f"{count:,} row(s), first:\n{shown}{more}"
 
 
-def _integer_problems(frame: pd.DataFrame, column: str) -> pd.Series:
+def integer_problems(frame: pd.DataFrame, column: str) -> pd.Series:
     """Rows whose value is not a whole number (nulls are reported separately)."""
     values = pd.to_numeric(frame[column], errors="coerce")
     present = frame[column].notna()
@@ -68,25 +69,25 @@ def validate_user_artists(user_artists: pd.DataFrame) -> pd.DataFrame:
         nulls = frame[column].isna()
         if nulls.any():
             problems.append(
-                f"column '{column}' has empty values, expected none: {_rows(frame, nulls)}"
+                f"column '{column}' has empty values, expected none: {quoted_rows(frame, nulls)}"
             )
     for column in ("userID", "artistID"):
-        bad = _integer_problems(frame, column)
+        bad = integer_problems(frame, column)
         if bad.any():
             problems.append(
-                f"column '{column}' must hold integer ids (64-bit): {_rows(frame, bad)}"
+                f"column '{column}' must hold integer ids (64-bit): {quoted_rows(frame, bad)}"
             )
     weight = pd.to_numeric(frame["weight"], errors="coerce")
     bad = frame["weight"].notna() & ~(np.isfinite(weight) & (weight > 0) & (weight <= MAX_PLAYS))
     if bad.any():
         problems.append(
             f"column 'weight' must be a positive number (a play count) of at most {MAX_PLAYS:g}: "
-            f"{_rows(frame, bad)}"
+            f"{quoted_rows(frame, bad)}"
         )
     dup = frame.duplicated(["userID", "artistID"], keep=False)
     if dup.any():
         problems.append(
-            f"columns 'userID', 'artistID' must not repeat a (user, artist) pair: {_rows(frame, dup)}"
+            f"columns 'userID', 'artistID' must not repeat a (user, artist) pair: {quoted_rows(frame, dup)}"
         )
     check(problems, source)
     if frame.empty:
@@ -108,13 +109,13 @@ def validate_artists(artists: pd.DataFrame) -> pd.DataFrame:
     problems = []
     nulls = frame["id"].isna()
     if nulls.any():
-        problems.append(f"column 'id' has empty values, expected none: {_rows(frame, nulls)}")
-    bad = _integer_problems(frame, "id")
+        problems.append(f"column 'id' has empty values, expected none: {quoted_rows(frame, nulls)}")
+    bad = integer_problems(frame, "id")
     if bad.any():
-        problems.append(f"column 'id' must hold integer ids: {_rows(frame, bad)}")
+        problems.append(f"column 'id' must hold integer ids: {quoted_rows(frame, bad)}")
     dup = frame["id"].notna() & frame.duplicated("id", keep=False)
     if dup.any():
-        problems.append(f"column 'id' must not repeat an artist: {_rows(frame, dup)}")
+        problems.append(f"column 'id' must not repeat an artist: {quoted_rows(frame, dup)}")
     check(problems, source)
     names = frame["name"].astype("string").fillna("")
     return pd.DataFrame(

@@ -18,8 +18,8 @@ import pandas as pd
 
 from music_recommender.pipelines.preprocessing.engine import engine_for
 from music_recommender.pipelines.preprocessing.pandas_engine import (
-    _integer_problems,
-    _rows,
+    integer_problems,
+    quoted_rows,
     source_of,
 )
 from music_recommender.pipelines.preprocessing.rules import check, require_columns
@@ -50,12 +50,12 @@ def _checked(frame: pd.DataFrame, columns: dict[str, str], default: str) -> pd.D
         nulls = frame[column].isna()
         if nulls.any():
             problems.append(
-                f"column '{column}' has empty values, expected none: {_rows(frame, nulls)}"
+                f"column '{column}' has empty values, expected none: {quoted_rows(frame, nulls)}"
             )
         elif column in _IDS or column in ("day", "month", "year"):
-            bad = _integer_problems(frame, column)
+            bad = integer_problems(frame, column)
             if bad.any():
-                problems.append(f"column '{column}' must hold integers: {_rows(frame, bad)}")
+                problems.append(f"column '{column}' must hold integers: {quoted_rows(frame, bad)}")
     check(problems, source)
     renamed = frame.rename(columns=columns)
     for column in renamed.columns:
