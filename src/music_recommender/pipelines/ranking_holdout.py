@@ -15,6 +15,7 @@ import pandas as pd
 
 from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.ranking import HoldoutTask, per_user_holdout
+from music_recommender.pmf.side import SideInformation
 
 OBJECTIVES = ("implicit", "rating")
 PAIRS = ["user_index", "artist_index", "weight"]
@@ -212,3 +213,25 @@ def plan_holdout(
     plan["shipped_fit_pairs"] = len(fit)
     frames = (fit, seen, held_out)
     return (*(frame.reset_index(drop=True) for frame in frames), plan)  # type: ignore[return-value]
+
+
+def side_information(tag_input: pd.DataFrame, friend_input: pd.DataFrame) -> SideInformation:
+    """The side tables of preprocessing's ``side_model_input`` as the library takes them (empty
+    when the side files are absent: the fit is then the plays alone)."""
+    tags = tag_input[["user_index", "artist_index", "tag_index"]].to_numpy(dtype=np.int64)
+    friends = friend_input[["user_index", "friend_index"]].to_numpy(dtype=np.int64)
+    return SideInformation.build(tuple(tags.T), tuple(friends.T))
+
+
+def holdout_side(
+    tag_input: pd.DataFrame,
+    friend_input: pd.DataFrame,
+    held_out: pd.DataFrame,
+    plan: dict[str, Any],
+) -> tuple[SideInformation, SideInformation]:
+    """(the side information the shipped fit sees, the one the holdout's models see): every tag
+    of a held-out pair removed from the latter, and from the former unless the protocol refits
+    (then the shipped fit sees every pair, so every tag)."""
+    side = side_information(tag_input, friend_input)
+    fair = side.holding_out(held_out["user_index"].to_numpy(), held_out["artist_index"].to_numpy())
+    return (side if plan["protocol"] == "refit" else fair), fair

@@ -37,6 +37,7 @@ _WHERE = {
     "Explanation": "recommender",
     "ModelFileError": "errors",
     "SettingError": "errors",
+    "SideInformation": "side",
     "load_model": "persistence",
     "save_model": "persistence",
 }
@@ -53,6 +54,7 @@ __all__ = [
     "Ratings",
     "Recipe",
     "SettingError",
+    "SideInformation",
     "TrainConfig",
     "evaluate",
     "fit",

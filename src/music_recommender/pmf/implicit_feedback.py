@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ import torch
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.progress import Progress
 from music_recommender.pmf.ranking import item_bias
+from music_recommender.pmf.side import SideInformation
 from music_recommender.pmf.solver import (
     ImplicitConfig,
     PlayedPairs,
@@ -67,6 +69,38 @@ def store(model: PMF, user: torch.Tensor, item: torch.Tensor, config: ImplicitCo
     model.eval()
 
 
+@dataclass
+class _Problem:
+    """What a one-process fit iterates on: the tables, each side's pairs, ridges and weights."""
+
+    user: torch.Tensor  # the listeners' rows, then the tags' (side information)
+    item: torch.Tensor
+    by_user: PlayedPairs
+    by_item: PlayedPairs
+    regs: tuple[tuple, tuple]
+    weights: tuple[torch.Tensor, torch.Tensor]  # unplayed weights: user-side rows, artists
+    friends: torch.Tensor | None  # the friend-mean matrix (side information), or None
+
+
+def _with_tags(
+    users: np.ndarray,
+    items: np.ndarray,
+    conf: torch.Tensor,
+    model: PMF,
+    config: ImplicitConfig,
+    side: SideInformation | None,
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor, int]:
+    """The pairs the solver sees: the plays, then each (tag, artist) pair of ``side`` as a row
+    below the listeners (when there are tags and ``tag_weight`` > 0); and how many tag rows."""
+    if side is None or not side.has_tags or not config.tag_weight:
+        return users, items, conf, 0
+    tags, tagged, percent = side.tag_pairs(model.n_items)
+    strength = torch.log1p(torch.from_numpy(percent).float()).to(conf.device)
+    tag_conf = config.tag_weight * (1.0 + config.tag_alpha * strength)
+    rows = np.concatenate([users, model.n_users + tags])
+    return rows, np.concatenate([items, tagged]), torch.cat([conf, tag_conf]), side.n_tags
+
+
 def _prepare(
     users_np: np.ndarray,
     items_np: np.ndarray,
@@ -74,21 +108,47 @@ def _prepare(
     model: PMF,
     config: ImplicitConfig,
     device: torch.device,
-) -> tuple[torch.Tensor, torch.Tensor, PlayedPairs, PlayedPairs, tuple, tuple]:
+    side: SideInformation | None = None,
+) -> _Problem:
     """Initial tables, each side's played pairs, ridges and unplayed-pair weights."""
     conf = confidence(users_np, plays, config.alpha, config.plays_scale).to(device)
-    user = initial_rows(model.n_users, config, device)
+    rows, cols, conf, n_tags = _with_tags(users_np, items_np, conf, model, config, side)
+    n_rows = model.n_users + n_tags
+    user = initial_rows(n_rows, config, device)
     item = initial_rows(model.n_items, config, device)
-    counts = np.bincount(items_np, minlength=model.n_items)
-    reg_users = regularisation(config, device, np.bincount(users_np, minlength=model.n_users))
-    reg_items = regularisation(config, device, counts)
+    reg_users = regularisation(config, device, np.bincount(rows, minlength=n_rows))
+    reg_items = regularisation(config, device, np.bincount(cols, minlength=model.n_items))
     item_negative = unplayed_weights(
-        torch.as_tensor(counts, dtype=torch.float32, device=device), config.negative_exponent
+        torch.as_tensor(np.bincount(items_np, minlength=model.n_items), device=device),
+        config.negative_exponent,
     )
-    ones_users = torch.ones(model.n_users, device=device)
-    by_user = PlayedPairs.build(users_np, items_np, conf, ones_users, item_negative)
-    by_item = PlayedPairs.build(items_np, users_np, conf, item_negative, ones_users)
-    return user, item, by_user, by_item, (reg_users, reg_items), (ones_users, item_negative)
+    own = torch.ones(n_rows, device=device)
+    own[model.n_users :] = config.tag_weight
+    by_user = PlayedPairs.build(rows, cols, conf, own, item_negative)
+    by_item = PlayedPairs.build(cols, rows, conf, item_negative, own)
+    friends = None
+    if side is not None and side.has_friends and config.friend_weight:
+        friends, has_friend = side.friend_mean(model.n_users, device)
+        ridge, per_row = reg_users
+        per_row = torch.zeros(n_rows, 1, device=device) if per_row is None else per_row
+        per_row[: model.n_users, 0] += config.friend_weight * has_friend
+        reg_users = (ridge, per_row)
+    return _Problem(
+        user, item, by_user, by_item, (reg_users, reg_items), (own, item_negative), friends
+    )
+
+
+def _friend_shift(
+    problem: _Problem, n_users: int, config: ImplicitConfig, out: torch.Tensor | None
+) -> torch.Tensor | None:
+    """The social regulariser's right-hand side: ``friend_weight`` x each listener's friends'
+    mean factors (zero for tag rows), from the current tables."""
+    if problem.friends is None:
+        return None
+    k = config.n_factors
+    out = torch.zeros(len(problem.user), k, device=problem.user.device) if out is None else out
+    out[:n_users] = problem.friends @ problem.user[:n_users, :k]
+    return out.mul_(config.friend_weight)
 
 
 def _pair_rows(users: Any, items: Any, plays: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -109,19 +169,23 @@ def fit_implicit(
     plays: Any,
     config: ImplicitConfig | None = None,
     after_sweep: Callable[[int], None] | None = None,
+    side: SideInformation | None = None,
 ) -> list[dict[str, float]]:
     """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep.
 
     ``model`` must have ``config.n_factors`` factors (``config.build`` makes one); afterwards its
     ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
     ``after_sweep(n)``: called once ``model`` holds sweep ``n``'s tables (a search scores it and
-    may stop the fit by raising); one process only.
+    may stop the fit by raising); one process only. ``side``: tags and friends
+    (``pmf.side``), weighed by ``config.tag_weight`` and ``config.friend_weight``; one process.
     """
     config = config or ImplicitConfig()
     _check_model(model, config)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     users_np, items_np = _pair_rows(users, items, plays)
+    if side is not None and config.processes > 1 and (side.has_tags or side.has_friends):
+        raise ValueError("side information (tags, friends) is fitted in one process: processes 1")
     if config.processes > 1:  # each worker computes its own blocks' confidences
         from music_recommender.pmf.distributed import launch  # noqa: PLC0415 (torch.distributed)
 
@@ -130,24 +194,28 @@ def fit_implicit(
         )
         store(model.to(device), user.to(device), item.to(device), config)
         return history
-    user, item, by_user, by_item, regs, weights = _prepare(
-        users_np, items_np, plays, model, config, device
-    )
-    reg_users, reg_items = regs
-    ones_users, item_negative = weights
-    history = []
-    progress = Progress()
+    problem = _prepare(users_np, items_np, plays, model, config, device, side)
+    (reg_users, reg_items), (own, item_negative) = problem.regs, problem.weights
+    n_users, history, progress, shift = model.n_users, [], Progress(), None
     for number in range(1, config.iterations + 1):
         start = time.perf_counter()
-        user = sweep(user, item, by_user, reg_users, config, (ones_users, item_negative))
-        item = sweep(item, user, by_item, reg_items, config, (item_negative, ones_users))
+        shift = _friend_shift(problem, n_users, config, shift)
+        problem.user = sweep(
+            problem.user, problem.item, problem.by_user, reg_users, config, (own, item_negative),
+            shift,
+        )  # fmt: skip
+        problem.item = sweep(
+            problem.item, problem.user, problem.by_item, reg_items, config, (item_negative, own)
+        )
         history.append({"sweep": number, "seconds": time.perf_counter() - start})
         level, total = progress.level(), config.iterations
         logger.log(level, "implicit sweep %d/%d: %.2f s", number, total, history[-1]["seconds"])
         if after_sweep is not None:
-            store(model.to(device), user, item, config)
+            store(model.to(device), problem.user[:n_users], problem.item, config)
             after_sweep(number)
-    store(model.to(device), user, item, config)
+    store(model.to(device), problem.user[:n_users], problem.item, config)
+    if side is not None:
+        model.trained_with["side"] = side.summary(model.n_items)
     logger.info(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
     )

@@ -17,6 +17,7 @@ import torch
 from scipy import sparse
 
 from music_recommender.pmf.model import PMF
+from music_recommender.pmf.side import SideInformation
 
 # Scores of every artist for a batch of user indices, ``len(users) x n_items``: a fresh tensor
 # each call, which the ranking functions mask in place.
@@ -352,6 +353,8 @@ class HoldoutTask:
     held_out: tuple[np.ndarray, np.ndarray, np.ndarray]  # users, items, plays
     n_users: int
     n_items: int
+    # Tags and friends a model may fit beside the pairs: every tag of a held-out pair removed.
+    side: SideInformation | None = None
 
     @classmethod
     def split(
@@ -363,10 +366,17 @@ class HoldoutTask:
         seed: int,
         n_users: int,
         n_items: int,
+        side: SideInformation | None = None,
     ) -> HoldoutTask:
-        """Hold out ``fraction`` of each user's pairs; the rest is what a model may train on."""
+        """Hold out ``fraction`` of each user's pairs; the rest is what a model may train on.
+
+        ``side``: its tag assignments of the held-out pairs are dropped (a listener's tag on an
+        artist reveals the pair), so a model fitted on ``task.side`` never sees them.
+        """
         users, items, plays = np.asarray(users), np.asarray(items), np.asarray(plays)
         split = per_user_holdout(users, fraction, seed)
+        if side is not None:
+            side = side.holding_out(users[split.test], items[split.test])
         return cls(
             users=users[split.train],
             items=items[split.train],
@@ -374,6 +384,7 @@ class HoldoutTask:
             held_out=(users[split.test], items[split.test], plays[split.test]),
             n_users=n_users,
             n_items=n_items,
+            side=side,
         )
 
     @functools.cached_property

@@ -55,6 +55,7 @@ from music_recommender.pmf.ranking import (
 )
 from music_recommender.pmf.recipe import Recipe
 from music_recommender.pmf.scaling import RatingScaler
+from music_recommender.pmf.side import SideInformation
 from music_recommender.pmf.solver import ImplicitConfig
 from music_recommender.pmf.trainer import History, Ratings, fit
 
@@ -415,16 +416,21 @@ class ImplicitRecommender(FactorRecommender):
         n_items: int | None = None,
         id_maps: str | None = None,
         after_sweep: Callable[[int, ImplicitRecommender], None] | None = None,
+        side: SideInformation | None = None,
     ) -> ImplicitRecommender:
         """Fit to (listener row, artist row, plays) triples; tables sized from the data by default.
 
         ``after_sweep(n, self)``: called after each sweep with this object answering from that
-        sweep's tables (a search scores it there, and may stop the fit by raising).
+        sweep's tables (a search scores it there, and may stop the fit by raising). ``side``:
+        artists' tags and listeners' friends (``pmf.side``), weighed by the config's
+        ``tag_weight`` and ``friend_weight``; hold out a pair's tags with the pair
+        (``side.holding_out``), as ``HoldoutTask`` does.
         """
         users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
         n_users = int(users.max()) + 1 if n_users is None else n_users
         n_items = int(items.max()) + 1 if n_items is None else n_items
-        check_model_memory("implicit", n_users + n_items, self.config.n_factors)
+        n_tags = 0 if side is None else side.n_tags
+        check_model_memory("implicit", n_users + n_items + n_tags, self.config.n_factors)
         model = self.config.build(n_users, n_items)
         self.set_model(model, pairs_matrix(users, items, n_users, n_items))
         hook = (
@@ -432,7 +438,7 @@ class ImplicitRecommender(FactorRecommender):
             if after_sweep is None
             else lambda n: after_sweep(n, self.set_model(model, self.user_items))
         )
-        self.history = fit_implicit(model, users, items, plays, self.config, hook)
+        self.history = fit_implicit(model, users, items, plays, self.config, hook, side)
         check_finite(model)  # a model of NaN never ships
         return self.set_model(model, self.user_items, id_maps)  # type: ignore[return-value]
 

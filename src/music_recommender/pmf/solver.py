@@ -64,6 +64,13 @@ class ImplicitConfig:
     # > 1: solve across this many processes with torch.distributed (pmf/distributed.py), each
     # owning a block of listeners and of artists; the factors equal one process's within 1e-4.
     processes: int = 1
+    # Side information (pmf/side.py), used when a fit is given it; 0 = off. Tags: extra rows
+    # sharing the artist factors, a tag's pair with an artist confident tag_weight * (1 +
+    # tag_alpha * log1p(percent of the artist's tag assignments)). Friends: the L2 pull of a
+    # listener's factors toward their friends' mean (a social regulariser).
+    tag_weight: float = 3.0
+    tag_alpha: float = 1.0
+    friend_weight: float = 10.0
 
     def __post_init__(self) -> None:
         check_field_types(self, "implicit")
@@ -71,7 +78,10 @@ class ImplicitConfig:
             raise ValueError(
                 f"plays_scale must be one of {', '.join(PLAYS_SCALES)}; got {self.plays_scale!r}"
             )
-        for name in ("alpha", "reg", "frequency_reg", "bias_reg", "init_std"):
+        for name in (
+            "alpha", "reg", "frequency_reg", "bias_reg", "init_std",
+            "tag_weight", "tag_alpha", "friend_weight",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         for name in ("n_factors", "iterations", "cg_steps", "processes"):
@@ -250,6 +260,7 @@ def solve_side(
     cg_steps: int,
     weight_own: torch.Tensor,
     weight_other: torch.Tensor,
+    shift: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Update every row of ``own`` (``[factors | bias]``) given the other side by batched CG.
 
@@ -257,6 +268,8 @@ def solve_side(
     with ``p = 1, c = conf`` on its played pairs and ``p = 0`` with weight
     ``weight_own[r] * weight_other[j]`` everywhere else. The unplayed pairs enter only through the
     ``(k + 1) x (k + 1)`` Gram matrix of the other side, so the cost is linear in the played pairs.
+    ``shift`` (rows x k, optional) joins the right-hand side's factor columns: with a per-row
+    ridge ``w`` in ``reg``, ``w ||x_r - shift_r / w||^2`` pulls a row toward a prior (friends).
     """
     feats = torch.cat([other, torch.ones_like(other_bias)[:, None]], dim=1)  # [y_j | 1]
     feats_t = pairs.split_columns(feats)
@@ -292,6 +305,8 @@ def solve_side(
     def residual(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         # rhs - A x with rhs = sum_rows(target) + scale * base: one sparse pass, not two.
         out = apply(x, out, target)
+        if shift is not None:
+            out[:, :-1].add_(shift)
         return out.add_(base) if uniform else out.addcmul_(scale, base[None, :])
 
     return conjugate_gradient(apply, own, residual, cg_steps)
@@ -360,7 +375,10 @@ def sweep(
     reg: tuple[torch.Tensor, torch.Tensor | None],
     config: ImplicitConfig,
     weights: tuple[torch.Tensor, torch.Tensor],
+    shift: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One side's half of a sweep: its ``[factors | bias]`` rows given the other side's."""
     k = config.n_factors
-    return solve_side(own, other[:, :k], other[:, k], pairs, reg, config.cg_steps, *weights)
+    return solve_side(
+        own, other[:, :k], other[:, k], pairs, reg, config.cg_steps, *weights, shift=shift
+    )

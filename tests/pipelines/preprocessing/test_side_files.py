@@ -9,7 +9,10 @@ import pytest
 
 from music_recommender.datasets import HetrecDataset
 from music_recommender.pipelines.preprocessing.rules import RawDataError
-from music_recommender.pipelines.preprocessing.side_files import validate_side_files
+from music_recommender.pipelines.preprocessing.side_files import (
+    side_model_input,
+    validate_side_files,
+)
 
 USERS = pd.DataFrame({"user_id": [2, 3, 4], "artist_id": [51, 51, 52], "weight": [5, 6, 7]})
 ARTISTS = pd.DataFrame({"artist_id": [51, 52, 53], "artist_name": ["a", "b", "c"]})
@@ -107,3 +110,34 @@ def test_the_dataset_reads_latin_1_tags_and_an_absent_file_is_an_empty_table(
     assert frame.attrs["absent"] is True
     friendships, _, _, facts = validate_side_files(frame, _tagged([]), _tags([]), USERS, ARTISTS)
     assert len(friendships) == 0 and facts["present"]["user_friends.dat"] is False
+
+
+def test_side_model_input_numbers_rows_as_the_model_does() -> None:
+    tagged = pd.DataFrame(
+        {"user_id": [2, 3, 9, 2], "artist_id": [51, 51, 52, 53], "tag_id": [7, 5, 7, 8]}
+    )
+    friends = pd.DataFrame({"user_id": [2, 3, 2], "friend_id": [3, 2, 9]})
+    tags = pd.DataFrame({"tag_id": [5, 7, 8], "tag": ["rock", "jazz", "pop"]})
+    user_map = pd.DataFrame({"user_id": [2, 3], "user_index": [0, 1]})
+    artist_map = pd.DataFrame({"artist_id": [51, 52], "artist_index": [0, 1]})
+    tag_input, friend_input, tag_map = side_model_input(tagged, friends, tags, user_map, artist_map)
+    # artist 53 has no row (below the filter): its tag is not model input; listener 9 has none
+    # either, yet their tag still describes artist 52 (user_index -1).
+    assert tag_input.to_dict("list") == {
+        "user_index": [0, 1, -1],
+        "artist_index": [0, 0, 1],
+        "tag_index": [1, 0, 1],
+    }
+    assert friend_input.to_dict("list") == {"user_index": [0, 1], "friend_index": [1, 0]}
+    assert tag_map["tag"].tolist() == ["rock", "jazz"] and tag_map["artists"].tolist() == [1, 2]
+
+
+def test_no_side_files_give_empty_model_input() -> None:
+    empty = validate_side_files(_friends([]), _tagged([]), _tags([]), USERS, ARTISTS)
+    user_map = pd.DataFrame({"user_id": [2, 3, 4], "user_index": [0, 1, 2]})
+    artist_map = pd.DataFrame({"artist_id": [51, 52, 53], "artist_index": [0, 1, 2]})
+    tag_input, friend_input, tag_map = side_model_input(
+        empty[1], empty[0], empty[2], user_map, artist_map
+    )
+    assert len(tag_input) == len(friend_input) == len(tag_map) == 0
+    assert list(tag_input.columns) == ["user_index", "artist_index", "tag_index"]

@@ -14,6 +14,7 @@ from music_recommender.pipelines.ranking_holdout import (
     BeyondAccuracyParams,
     RankingParams,
     RecommendParams,
+    holdout_side,
     plan_holdout,
     split_holdout,
 )
@@ -126,8 +127,15 @@ def _run_recommending(
     interactions: pd.DataFrame,
     ranking: RankingParams = RANKING,
     index: IndexParams | None = None,
+    side: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> dict:
+    tag_input, friend_input = side or (
+        pd.DataFrame(columns=["user_index", "artist_index", "tag_index"], dtype="int64"),
+        pd.DataFrame(columns=["user_index", "friend_index"], dtype="int64"),
+    )
     inputs = {
+        "tag_input": tag_input,
+        "friend_input": friend_input,
         "interactions": interactions,
         "id_index": model_input["id_index"],
         "rating_scaler": model_input["rating_scaler"],
@@ -296,3 +304,40 @@ def test_the_rating_comparison_can_be_left_out(model_input, rating_model) -> Non
     assert set(out["ranking_metrics"]["models"]) == {"implicit", "popularity"}
     groups = out["ranking_metrics"]["groups"]["activity"]["low"]
     assert "rating" not in groups and "implicit" in groups
+
+
+def _leaky_tags(interactions: pd.DataFrame) -> pd.DataFrame:
+    """A tag on every played pair, each listener's own: a tag row that marks their artists."""
+    return pd.DataFrame(
+        {
+            "user_index": interactions["user_index"].to_numpy(),
+            "artist_index": interactions["artist_index"].to_numpy(),
+            "tag_index": interactions["user_index"].to_numpy(),
+        }
+    )
+
+
+@pytest.mark.parametrize("protocol", ["refit", "shipped"])
+def test_no_fit_the_ranking_measures_sees_a_held_out_pairs_tags(model_input, protocol) -> None:
+    interactions = model_input["interactions"]
+    ranking = RankingParams(0.2, 5, 0, max_users=None, protocol=protocol)
+    _, seen, held_out, plan = plan_holdout(interactions, model_input["id_index"], ranking)
+    friends = pd.DataFrame({"user_index": [0, 1], "friend_index": [1, 0]})
+    fit_side, seen_side = holdout_side(_leaky_tags(interactions), friends, held_out, plan)
+    held = _pairs(held_out)
+    measured = set(zip(seen_side.tag_users, seen_side.tag_items, strict=True))
+    assert measured == _pairs(seen) and not measured & held
+    shipped = set(zip(fit_side.tag_users, fit_side.tag_items, strict=True))
+    # refit: the shipped fit is not measured and sees every pair; shipped: it is the measured one.
+    assert bool(shipped & held) == (protocol == "refit")
+    assert seen_side.has_friends and fit_side.has_friends
+
+
+def test_a_run_with_side_information_fits_it_and_records_it(model_input, rating_model) -> None:
+    interactions = model_input["interactions"]
+    tags = _leaky_tags(interactions)
+    friends = pd.DataFrame({"user_index": [0, 1, 2, 3], "friend_index": [1, 0, 3, 2]})
+    out = _run_recommending(model_input, rating_model, interactions, RANKING, side=(tags, friends))
+    side = out["implicit_model"].fitted.trained_with["side"]
+    assert side["tag_assignments"] == len(tags) and side["friend_rows"] == 4
+    assert out["ranking_metrics"]["models"]["implicit"]["ndcg@5"] > 0

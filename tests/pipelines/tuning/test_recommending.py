@@ -172,3 +172,48 @@ def test_sampled_listeners_are_renumbered_and_keep_every_artist(planted) -> None
     assert task.n_items == planted["artist_index"].max() + 1
     assert np.isin(np.unique(task.held_out[0]), np.arange(30)).all()
     assert optuna.__version__.startswith("5.")
+
+
+def _own_tags(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each listener tags every artist they play with a tag of their own (a leak, if kept)."""
+    tags = pd.DataFrame(
+        {
+            "user_index": interactions["user_index"].to_numpy(),
+            "artist_index": interactions["artist_index"].to_numpy(),
+            "tag_index": interactions["user_index"].to_numpy(),
+        }
+    )
+    return tags, pd.DataFrame({"user_index": [0, 1, 5], "friend_index": [1, 0, 6]})
+
+
+def test_the_search_sees_no_tag_of_either_holdouts_pairs(planted) -> None:
+    tags, friends = _own_tags(planted)
+    task = validation_task(planted, RANKING, _search(max_users=150), tags, friends)
+    listeners = np.unique(planted["user_index"])
+    sampled = task.side.tag_users >= 0
+    # the training pairs (renumbered to the sample) and nothing else keep a listener's tag
+    assert set(zip(task.side.tag_users[sampled], task.side.tag_items[sampled], strict=True)) == set(
+        zip(task.users, task.items, strict=True)
+    )
+    assert (~sampled).any() and len(listeners) == 200  # unsampled listeners' tags stay, as -1
+    held = ~per_user_holdout(planted["user_index"].to_numpy(), 0.2, 0).train
+    assert len(task.side.tag_items) == (~held).sum() - len(task.held_out[0])
+
+
+def test_the_side_weights_are_searched_only_where_the_data_has_them(planted) -> None:
+    space = SPACE | {
+        "tag_weight": [0.3, 30.0],
+        "tag_alpha": [0.1, 10.0],
+        "friend_weight": [1.0, 9.0],
+    }
+    tags, friends = _own_tags(planted)
+    search = _search(space=space, n_trials=3)
+    config = replace(BAD, tag_weight=1.0, friend_weight=3.0)
+    without = search_recommender(
+        validation_task(planted, RANKING, search), config, search, RECOMMEND, None
+    )
+    assert not {"tag_weight", "tag_alpha", "friend_weight"} & set(without[1]["settings"])
+    friendless = friends.iloc[:0]
+    task = validation_task(planted, RANKING, search, tags, friendless)
+    with_tags = search_recommender(task, config, search, RECOMMEND, None)[1]["settings"]
+    assert {"tag_weight", "tag_alpha"} <= set(with_tags) and "friend_weight" not in with_tags

@@ -14,7 +14,10 @@ from music_recommender.pipelines.preprocessing.nodes import (
     validate_raw_data,
 )
 from music_recommender.pipelines.preprocessing.rules import describe_ids
-from music_recommender.pipelines.preprocessing.side_files import validate_side_files
+from music_recommender.pipelines.preprocessing.side_files import (
+    side_model_input,
+    validate_side_files,
+)
 
 # Datasets shared with the other pipelines keep their names outside the namespace.
 INPUTS = {
@@ -40,6 +43,9 @@ OUTPUTS = {
     "friendships",
     "tag_assignments",
     "tags",
+    "tag_input",
+    "friend_input",
+    "tag_map",
 }
 
 
@@ -63,6 +69,12 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ["user_friends_raw", "tagged_artists_raw", "tags_raw", "user_artists", "artists"],
             ["friendships", "tag_assignments", "tags", "side_facts"],
             name="validate_side_files",
+        ),
+        Node(
+            side_model_input,
+            ["tag_assignments", "friendships", "tags", "user_map", "artist_map"],
+            ["tag_input", "friend_input", "tag_map"],
+            name="side_model_input",
         ),
         Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),
         Node(

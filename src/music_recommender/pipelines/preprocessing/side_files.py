@@ -139,3 +139,50 @@ def side_facts(
             "top_tags": {str(name): int(count) for name, count in top.items()},
         },
     }
+
+
+def _rows(ids: pd.Series, index_map: pd.DataFrame, id_column: str, row_column: str) -> np.ndarray:
+    """Each id's model row, -1 for an id the model has no row for (filtered out)."""
+    lookup = pd.Series(index_map[row_column].to_numpy(), index=index_map[id_column].to_numpy())
+    return ids.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def side_model_input(
+    tagged: pd.DataFrame,
+    friends: pd.DataFrame,
+    tags: pd.DataFrame,
+    user_map: pd.DataFrame,
+    artist_map: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(tag assignments on the model's artists as rows, friendships between its listeners as
+    rows, the tag map): what the implicit fit takes as side information (``pmf.side``).
+
+    A tagging listener the filter removed keeps their tags (``user_index`` -1): they still
+    describe the artist. Tags are numbered over those on the model's artists, by tag id.
+    """
+    artist_rows = _rows(tagged["artist_id"], artist_map, "artist_id", "artist_index")
+    on_model = tagged[artist_rows >= 0]
+    used = np.unique(on_model["tag_id"].to_numpy(dtype=np.int64))
+    tag_input = pd.DataFrame(
+        {
+            "user_index": _rows(on_model["user_id"], user_map, "user_id", "user_index"),
+            "artist_index": artist_rows[artist_rows >= 0],
+            "tag_index": np.searchsorted(used, on_model["tag_id"].to_numpy(dtype=np.int64)),
+        }
+    )
+    users = _rows(friends["user_id"], user_map, "user_id", "user_index")
+    friend_rows = _rows(friends["friend_id"], user_map, "user_id", "user_index")
+    both = (users >= 0) & (friend_rows >= 0)
+    friend_input = pd.DataFrame({"user_index": users[both], "friend_index": friend_rows[both]})
+    names = tags.set_index("tag_id")["tag"].reindex(used).fillna("").to_numpy()
+    counts = tag_input.groupby("tag_index").agg(
+        artists=("artist_index", "nunique"), assignments=("artist_index", "size")
+    )
+    tag_map = pd.DataFrame({"tag_index": np.arange(len(used)), "tag_id": used, "tag": names})
+    tag_map = tag_map.join(counts, on="tag_index")
+    logger.info(
+        "Side information: %s tag assignments (%s tags) on %s artists, %s friendship rows",
+        f"{len(tag_input):,}", f"{len(used):,}",
+        f"{tag_input['artist_index'].nunique():,}", f"{len(friend_input):,}",
+    )  # fmt: skip
+    return tag_input, friend_input, tag_map

@@ -18,6 +18,8 @@ INPUTS = {
     "best_params",
     "artist_map",
     "interactions",
+    "tag_input",
+    "friend_input",
     "user_map",
     "id_index",
     "rating_scaler",

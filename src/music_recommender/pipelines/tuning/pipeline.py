@@ -13,6 +13,8 @@ INPUTS = {
     "validation_ratings",
     "id_index",
     "interactions",
+    "tag_input",
+    "friend_input",
     "recommending_study_previous",
 }
 OUTPUTS = {

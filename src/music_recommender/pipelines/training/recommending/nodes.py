@@ -28,6 +28,7 @@ from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.ranking import pairs_matrix, popularity_scorer
 from music_recommender.pmf.recommender import FactorRecommender, ImplicitRecommender
 from music_recommender.pmf.scaling import RatingScaler
+from music_recommender.pmf.side import SideInformation
 from music_recommender.pmf.solver import ImplicitConfig
 from music_recommender.retrieval import (
     IndexedRecommender,
@@ -92,9 +93,13 @@ def resolve_implicit(
 
 
 def fit_implicit_model(
-    interactions: pd.DataFrame, id_index: dict[str, Any], settings: dict[str, Any]
+    interactions: pd.DataFrame,
+    id_index: dict[str, Any],
+    settings: dict[str, Any],
+    side: SideInformation | None = None,
 ) -> ImplicitRecommender:
-    """The implicit-feedback recommender on every listening pair: it learns what people do not play."""
+    """The implicit-feedback recommender on every listening pair (and the tags and friends of
+    ``side``): it learns what people do not play."""
     return ImplicitRecommender(ImplicitConfig(**settings)).fit(
         interactions["user_index"],
         interactions["artist_index"],
@@ -102,6 +107,7 @@ def fit_implicit_model(
         id_index["n_users"],
         id_index["n_items"],
         id_maps=id_index["fingerprint"],
+        side=side,
     )
 
 
@@ -112,11 +118,13 @@ def evaluated_implicit(
     settings: dict[str, Any],
     plan: dict[str, Any],
     ranking: RankingParams,
+    side: SideInformation | None = None,
 ) -> ImplicitRecommender:
     """The implicit model the ranking measures: the fitted one itself (``shipped``), it with the
-    ranked listeners solved from their visible pairs (``fold_in``), or a second fit (``refit``)."""
+    ranked listeners solved from their visible pairs (``fold_in``), or a second fit (``refit``,
+    on ``side``: the tags of the held-out pairs removed)."""
     if plan["protocol"] == "refit":
-        return fit_implicit_model(seen, id_index, settings)
+        return fit_implicit_model(seen, id_index, settings, side)
     if plan["protocol"] == "shipped":
         return fitted
     ranked = seen[seen["user_index"].isin(ranking.sample_users(id_index["n_users"]))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from music_recommender.pipelines.ranking_holdout import plan_holdout
+from music_recommender.pipelines.ranking_holdout import holdout_side, plan_holdout
 from music_recommender.pipelines.training.recommending.nodes import (
     choose_ranker,
     comparison_models,
@@ -39,6 +39,7 @@ def holdout_pipeline() -> Pipeline:
                     "implicit_settings",
                     "holdout_plan",
                     "params:ranking",
+                    "holdout_side",
                 ],
                 "holdout_implicit_model",
                 name="evaluated_implicit",
@@ -90,8 +91,14 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             name="plan_holdout",
         ),
         Node(
+            holdout_side,
+            ["tag_input", "friend_input", "holdout_held_out", "holdout_plan"],
+            ["fit_side", "holdout_side"],
+            name="holdout_side",
+        ),
+        Node(
             fit_implicit_model,
-            ["fit_interactions", "id_index", "implicit_settings"],
+            ["fit_interactions", "id_index", "implicit_settings", "fit_side"],
             "fitted_implicit_model",
             name="fit_implicit_model",
         ),
@@ -141,6 +148,8 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "artist_map",
             "recommending_best_params",
             "explicit_parameters",
+            "tag_input",
+            "friend_input",
         },
         outputs={
             "implicit_model",

@@ -19,7 +19,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from music_recommender.pipelines.ranking_holdout import PAIRS, RankingParams, RecommendParams
+from music_recommender.pipelines.ranking_holdout import (
+    PAIRS,
+    RankingParams,
+    RecommendParams,
+    side_information,
+)
 from music_recommender.pmf.checks import check_field_types
 from music_recommender.pmf.ranking import HoldoutTask, per_user_holdout
 from music_recommender.pmf.recommender import ImplicitRecommender
@@ -27,7 +32,11 @@ from music_recommender.pmf.solver import PLAYS_SCALES, ImplicitConfig
 
 logger = logging.getLogger(__name__)
 KEY = "tuning.recommending.search"
-LOG_RANGES = ("alpha", "reg", "frequency_reg", "bias_reg")  # searched log-uniformly
+LOG_RANGES = (
+    "alpha", "reg", "frequency_reg", "bias_reg", "tag_weight", "tag_alpha", "friend_weight",
+)  # searched log-uniformly  # fmt: skip
+# Searched only when the data has what they weigh (the side files may be absent).
+NEEDS = {"tag_weight": "tags", "tag_alpha": "tags", "friend_weight": "friends"}
 CHOICES = ("n_factors", "plays_scale")  # searched among the listed values
 SETTINGS = LOG_RANGES + CHOICES
 
@@ -107,17 +116,28 @@ def _check_space(space: dict[str, list[Any]]) -> None:
 
 
 def validation_task(
-    interactions: pd.DataFrame, ranking: RankingParams, search: SearchParams
+    interactions: pd.DataFrame,
+    ranking: RankingParams,
+    search: SearchParams,
+    tag_input: pd.DataFrame | None = None,
+    friend_input: pd.DataFrame | None = None,
 ) -> HoldoutTask:
     """The pairs a search may use: the ranking holdout's visible part, cut again for validation.
 
     The same per-listener split as ``training.recommending``'s holdout first (its held-out pairs
     are never seen here), then, on a seeded sample of ``max_users`` listeners (renumbered, every
-    artist kept), ``validation_fraction`` of each listener's remaining artists held out.
+    artist kept), ``validation_fraction`` of each listener's remaining artists held out. The
+    side information loses the tags of both holdouts' pairs.
     """
     users = interactions["user_index"].to_numpy()
     visible = per_user_holdout(users, ranking.holdout_fraction, ranking.seed).train
     pairs = interactions.loc[visible, PAIRS]
+    side = None
+    if tag_input is not None and friend_input is not None:
+        held = interactions.loc[~visible]
+        side = side_information(tag_input, friend_input).holding_out(
+            held["user_index"].to_numpy(), held["artist_index"].to_numpy()
+        )
     listeners = np.unique(pairs["user_index"].to_numpy())
     if search.max_users is not None and search.max_users < len(listeners):
         rng = np.random.default_rng(search.validation_seed)
@@ -139,7 +159,18 @@ def validation_task(
         search.validation_seed,
         len(listeners),
         n_items,
+        side=None if side is None else side.for_listeners(listeners),
     )
+
+
+def _usable(space: dict[str, list[Any]], task: HoldoutTask) -> dict[str, list[Any]]:
+    """The space without the weights of side information the data does not have."""
+    side = task.side
+    has = {
+        "tags": side is not None and side.has_tags,
+        "friends": side is not None and side.has_friends,
+    }
+    return {name: bounds for name, bounds in space.items() if has.get(NEEDS.get(name, ""), True)}
 
 
 class _Trials:
@@ -149,7 +180,7 @@ class _Trials:
         self, task: HoldoutTask, base: ImplicitConfig, search: SearchParams, budget_mb: float
     ) -> None:
         self.task, self.base, self.search, self.budget_mb = task, base, search, budget_mb
-        self.space = _with_conf(search.space, base)
+        self.space = _with_conf(_usable(search.space, task), base)
         self.deadline = (
             math.inf if search.timeout_s is None else time.monotonic() + search.timeout_s
         )
@@ -189,7 +220,13 @@ class _Trials:
 
         task = self.task
         rec = ImplicitRecommender(config, self.budget_mb).fit(
-            task.users, task.items, task.plays, task.n_users, task.n_items, after_sweep=after_sweep
+            task.users,
+            task.items,
+            task.plays,
+            task.n_users,
+            task.n_items,
+            after_sweep=after_sweep,
+            side=task.side,
         )
         if not scores:  # a fit across processes reports no sweeps: scored once, at the end
             after_sweep(last, rec)
@@ -237,7 +274,8 @@ def search_recommender(
     if search.resume and previous is not None:
         study.add_trials(previous.trials)
         logger.info("Search resumed with %d earlier trials", len(previous.trials))
-    conf = {name: getattr(implicit, name) for name in SETTINGS if name in search.space}
+    space = _usable(search.space, task)
+    conf = {name: getattr(implicit, name) for name in SETTINGS if name in space}
     study.enqueue_trial(conf, user_attrs={"origin": "conf"}, skip_if_exists=True)
     start = time.monotonic()
     study.optimize(

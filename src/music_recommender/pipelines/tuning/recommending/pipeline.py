@@ -23,7 +23,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     nodes = [
         Node(
             validation_task,
-            ["interactions", "params:ranking", "params:search"],
+            ["interactions", "params:ranking", "params:search", "tag_input", "friend_input"],
             "validation_task",
             name="validation_task",
         ),
@@ -43,7 +43,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     return Pipeline(
         nodes,
         namespace="recommending",
-        inputs={"interactions", "recommending_study_previous"},
+        inputs={"interactions", "recommending_study_previous", "tag_input", "friend_input"},
         outputs={"recommending_study", "recommending_best_params", "recommending_trials"},
         parameters=SHARED,
     )
