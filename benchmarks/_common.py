@@ -28,6 +28,8 @@ MODEL_INPUT = (
     "test_ratings",
     "id_index",
     "rating_scaler",
+    "tag_input",
+    "friend_input",
 )
 
 

@@ -12,6 +12,7 @@ one JSON object (medians over seeds of each row's change, in percent).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -30,7 +31,7 @@ from _common import add_compute_arguments, add_project_arguments, model_input
 from music_recommender.pmf import implicit_feedback, solver
 from music_recommender.pmf.ranking import HoldoutTask, factor_scorer
 
-BASE = (20, 40, 0.3, 1000, rq.UM)  # conf/base: alpha, reg, frequency_reg, bias_reg, confidence
+BASE = rq.FIRST["ours"]  # conf/base: alpha, reg, frequency_reg, bias_reg, confidence
 Scorer = Callable[[np.ndarray], torch.Tensor]
 
 
@@ -51,16 +52,9 @@ def blend(parts: list[tuple[float, Scorer]]) -> Scorer:
 
 
 def tuned(val: HoldoutTask, name: str) -> Scorer:
-    """The validation-best setting of one of ranking_quality.py's models, fitted on val."""
-    fitter, grid = rq.MODELS[name]
-    shape = (val.n_users, val.n_items)
-    best = max(
-        grid,
-        key=lambda s: val.evaluate(fitter(*_pairs(val), *shape, s, 128, 0), rq.K, rq.BUDGET_MB)[
-            f"ndcg@{rq.K}"
-        ],
-    )
-    return fitter(*_pairs(val), *shape, best, 128, 0)
+    """One of ranking_quality.py's models at its search's first point (its earlier grid's best:
+    the searches kept it for this model and iALS), fitted on val."""
+    return rq.MODELS[name](val, rq.FIRST[name], 128, 0)
 
 
 def _pairs(val: HoldoutTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,14 +101,13 @@ def activity_negatives(val: HoldoutTask, gamma: float) -> Scorer:
 def rank_confidence(val: HoldoutTask, alpha: float) -> Scorer:
     """Confidence 1 + alpha x (the pair's play rank within the listener, as a share)."""
     share = pd.Series(val.plays).groupby(val.users).rank(pct=True).to_numpy()
-    setting = (alpha, 40, 0.3, 1000, rq.RAW)  # raw: log1p(expm1(share)) = share
-    return rq.ours(*_pairs(val)[:2], np.expm1(share), val.n_users, val.n_items, setting, 128, 0)
+    setting = BASE | {"alpha": alpha, "scale": rq.RAW}  # raw: log1p(expm1(share)) = share
+    return rq.ours(dataclasses.replace(val, plays=np.expm1(share)), setting, 128, 0)
 
 
 def ideas(val: HoldoutTask) -> dict[str, Scorer]:
     """Every change tried, by name."""
-    shape = (val.n_users, val.n_items)
-    seeds = [rq.ours(*_pairs(val), *shape, BASE, 128, s) for s in range(3)]
+    seeds = [rq.ours(val, BASE, 128, s) for s in range(3)]
     ials, ease = tuned(val, "ials"), tuned(val, "ease")
     return {
         "base": seeds[0],
@@ -127,7 +120,7 @@ def ideas(val: HoldoutTask) -> dict[str, Scorer]:
         "unplayed weight ~ activity^0.5": activity_negatives(val, 0.5),
         "rank confidence (alpha 20)": rank_confidence(val, 20.0),
         "rank confidence (alpha 40)": rank_confidence(val, 40.0),
-        "512 factors": rq.ours(*_pairs(val), *shape, BASE, 512, 0),
+        "512 factors": rq.ours(val, BASE, 512, 0),
     }
 
 

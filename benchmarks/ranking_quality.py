@@ -1,7 +1,7 @@
 """Top-10 ranking on equal footing: this project's implicit PMF against tuned EASE^R, iALS and ALS.
 
     python benchmarks/ranking_quality.py [RAW_DIR] [--factors 64 128 256] [--holdout 0.3]
-        [--seeds 0 1 2] [--trials 20] [--env ENV] [--params "k=v,..."]
+        [--seeds 0 1 2] [--trials 20] [--side tags,friends] [--env ENV] [--params "k=v,..."]
 
 The data comes through the project's preprocessing pipeline in a KedroSession (RAW_DIR defaults
 to the catalog's raw_data_dir). Protocol: per seed, a random share (--holdout, 20 %) of each
@@ -29,12 +29,18 @@ also judged beyond accuracy (ARP, long-tail share, novelty, Gini, entropy, intra
 and the chart), and ours is tested against the best anchor over listeners (a paired bootstrap
 95 % interval of the NDCG@10 difference and a Wilcoxon signed-rank p-value). Fit CPU seconds are those of
 the final refit, tuning CPU seconds those of the whole search (one thread, `time.process_time`).
+With ``--side tags,friends`` (or one of them) the side files join: this PMF also with each side
+file alone and with all (their weights searched with the rest: ``tag_weight``, ``tag_alpha``,
+``friend_weight``), and LightFM (WARP) with the artists' tags as item features, a hybrid anchor
+given the same tags; every tag assignment of a held-out (listener, artist) pair, test or
+validation, is removed before any fit. The anchors above stay interaction-only.
 The last line is one JSON object of medians over seeds (the first factor size).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -50,9 +56,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _anchors import fit_als, fit_ease, fit_ials, weights
+from _anchors import fit_als, fit_ease, fit_ials, fit_lightfm, weights
 from _common import add_compute_arguments, add_project_arguments, model_input, set_threads
 
+from music_recommender.pipelines.ranking_holdout import side_information
 from music_recommender.pipelines.training.recommending.evaluation import group_quality, judge
 from music_recommender.pmf import (
     ImplicitConfig,
@@ -60,6 +67,7 @@ from music_recommender.pmf import (
     RatingRecommender,
     Ratings,
     Recipe,
+    SideInformation,
 )
 from music_recommender.pmf.beyond_accuracy import Catalogue
 from music_recommender.pmf.ranking import HoldoutTask, per_user_metrics, popularity_scorer
@@ -89,10 +97,14 @@ FIRST = {
 }
 
 Fitter = Callable[..., Callable[[np.ndarray], torch.Tensor]]
+SIDE_SPACE = {"tags": {"tag_weight": [0.3, 30.0], "tag_alpha": [0.1, 10.0]},
+              "friends": {"friend_weight": [0.3, 100.0]}}  # fmt: skip
+SIDE_FIRST = {"tags": {"tag_weight": 3.0, "tag_alpha": 1.0}, "friends": {"friend_weight": 10.0}}
 
 
-def ours(u, i, w, n_users, n_items, setting, factors, seed):
-    """This project's PMF with the implicit objective."""
+def ours(task: HoldoutTask, setting, factors, seed, parts: tuple[str, ...] = ()):
+    """This project's PMF with the implicit objective (and the side information in ``parts``)."""
+    side = {name: float(setting[name]) for part in parts for name in SIDE_SPACE[part]}
     config = ImplicitConfig(
         n_factors=factors,
         alpha=float(setting["alpha"]),
@@ -102,30 +114,52 @@ def ours(u, i, w, n_users, n_items, setting, factors, seed):
         iterations=10,
         seed=seed,
         plays_scale=setting["scale"],
+        tag_weight=side.get("tag_weight", 0.0),
+        tag_alpha=side.get("tag_alpha", 1.0),
+        friend_weight=side.get("friend_weight", 0.0),
     )
-    return ImplicitRecommender(config).fit(u, i, w, n_users, n_items).scorer()
+    rec = ImplicitRecommender(config)
+    return rec.fit(*_pairs(task), task.n_users, task.n_items, side=task.side).scorer()
 
 
-def ials(u, i, w, n_users, n_items, setting, factors, seed):
+def _pairs(task: HoldoutTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return task.users, task.items, task.plays
+
+
+def ials(task: HoldoutTask, setting, factors, seed):
     """iALS with frequency-scaled L2 (the listener-median confidence uses alpha 2)."""
-    value = weights(u, w, 2.0, setting["scale"])
+    value = weights(task.users, task.plays, 2.0, setting["scale"])
     return fit_ials(
-        u, i, value, n_users, n_items, factors=factors, lam=setting["lam"],
-        alpha0=setting["alpha0"], sweeps=12, seed=seed,
+        task.users, task.items, value, task.n_users, task.n_items, factors=factors,
+        lam=setting["lam"], alpha0=setting["alpha0"], sweeps=12, seed=seed,
     )  # fmt: skip
 
 
-def als(u, i, w, n_users, n_items, setting, factors, seed):
+def als(task: HoldoutTask, setting, factors, seed):
     """implicit's ALS."""
-    value = weights(u, w, setting["alpha"], setting["scale"]) - 1.0
+    value = weights(task.users, task.plays, setting["alpha"], setting["scale"]) - 1.0
     return fit_als(
-        u, i, value, n_users, n_items, factors=factors, reg=setting["reg"], sweeps=15, seed=seed
-    )
+        task.users, task.items, value, task.n_users, task.n_items, factors=factors,
+        reg=setting["reg"], sweeps=15, seed=seed,
+    )  # fmt: skip
 
 
-def ease(u, i, w, n_users, n_items, setting, factors, seed):
+def ease(task: HoldoutTask, setting, factors, seed):
     """EASE^R (no factors)."""
-    return fit_ease(u, i, weights(u, w, 1.0, setting["scale"]), n_users, n_items, setting["lam"])
+    value = weights(task.users, task.plays, 1.0, setting["scale"])
+    return fit_ease(task.users, task.items, value, task.n_users, task.n_items, setting["lam"])
+
+
+def lightfm(task: HoldoutTask, setting, factors, seed):
+    """LightFM, WARP, the artists' tags as item features (the hybrid anchor)."""
+    tags = task.side.tag_pairs(task.n_items) if task.side is not None else None
+    return fit_lightfm(
+        task.users, task.items, weights(task.users, task.plays, 1.0, setting["scale"]),
+        task.n_users, task.n_items, tags, factors=factors,
+        learning_rate=float(setting["learning_rate"]), item_alpha=float(setting["item_alpha"]),
+        user_alpha=float(setting["user_alpha"]), epochs=int(setting["epochs"]), seed=seed,
+        threads=torch.get_num_threads(),
+    )  # fmt: skip
 
 
 MODELS: dict[str, Fitter] = {"ours": ours, "ials": ials, "als": als, "ease": ease}
@@ -139,6 +173,28 @@ LABELS = {
     "ours": "PMF, implicit objective (tuned)",
 }
 ANCHORS = ("ease", "als", "ials")
+
+
+def with_side(parts: list[str]) -> None:
+    """Register ``--side``'s models: ours with each side file alone and together, LightFM."""
+    SPACES["lightfm"] = {
+        "learning_rate": [0.005, 0.2], "item_alpha": [1e-8, 1e-3], "user_alpha": [1e-8, 1e-3],
+        "epochs": [10, 30, 60], "scale": [BIN, UM],
+    }  # fmt: skip
+    FIRST["lightfm"] = {
+        "learning_rate": 0.05, "item_alpha": 1e-6, "user_alpha": 1e-6, "epochs": 30, "scale": BIN,
+    }  # fmt: skip
+    if "tags" in parts:
+        MODELS["lightfm"] = lightfm
+        LABELS["lightfm"] = "LightFM, WARP, tags as artist features (tuned)"
+    variants = {f"ours+{p}": (p,) for p in parts} | (
+        {"ours+side": tuple(parts)} if len(parts) > 1 else {}
+    )
+    for name, used in variants.items():
+        MODELS[name] = functools.partial(ours, parts=used)
+        SPACES[name] = SPACES["ours"] | {k: v for p in used for k, v in SIDE_SPACE[p].items()}
+        FIRST[name] = FIRST["ours"] | {k: v for p in used for k, v in SIDE_FIRST[p].items()}
+        LABELS[name] = f"PMF, implicit objective + {' + '.join(used)} (tuned)"
 
 
 BEYOND = ("arp", "aplt", "novelty", "gini", "entropy", "ild")
@@ -172,7 +228,7 @@ def paired(runs: list[dict[str, dict]], ours: str, anchor: str, seed: int = 0) -
 def _suggest(trial: optuna.Trial, space: dict[str, Any]) -> dict[str, Any]:
     return {
         name: trial.suggest_categorical(name, bounds)
-        if isinstance(bounds[0], str)
+        if isinstance(bounds[0], str) or all(isinstance(b, int) for b in bounds)
         else trial.suggest_float(name, *bounds, log=True)
         for name, bounds in space.items()
     }
@@ -180,13 +236,11 @@ def _suggest(trial: optuna.Trial, space: dict[str, Any]) -> dict[str, Any]:
 
 def tune_and_fit(name, val, test, factors, seed, trials, catalogue) -> dict[str, Any]:
     """The same seeded TPE budget for every model on validation; refit on all of train; test."""
-    fitter, shape = MODELS[name], (test.n_users, test.n_items)
+    fitter = MODELS[name]
 
     def objective(trial: optuna.Trial) -> float:
         setting = _suggest(trial, SPACES[name])
-        m = val.evaluate(
-            fitter(val.users, val.items, val.plays, *shape, setting, factors, seed), K, BUDGET_MB
-        )
+        m = val.evaluate(fitter(val, setting, factors, seed), K, BUDGET_MB)
         trial.set_constraint("coverage", MIN_COVERAGE - m["coverage"])
         trial.set_user_attr("coverage", m["coverage"])
         return m[f"ndcg@{K}"]
@@ -200,7 +254,7 @@ def tune_and_fit(name, val, test, factors, seed, trials, catalogue) -> dict[str,
     feasible = [t for t in done if t.user_attrs["coverage"] >= MIN_COVERAGE] or done
     best = max(feasible, key=lambda t: t.value)
     start = time.process_time()
-    scorer = fitter(test.users, test.items, test.plays, *shape, best.params, factors, seed)
+    scorer = fitter(test, best.params, factors, seed)
     seconds = time.process_time() - start
     m = judged(test, scorer, catalogue)
     print(  # a line per model: the searches take minutes
@@ -247,14 +301,27 @@ def baselines(val, test, params, seed, catalogue) -> dict[str, dict]:
     }
 
 
-def one_seed(data, params, seed, factor_sizes, holdout, trials) -> dict[int, dict[str, dict]]:
-    """Every model at every factor size on one holdout (EASE once: it has no factors)."""
+def side_of(data: dict[str, Any], parts: list[str]) -> SideInformation | None:
+    """The side files' tables (``--side``): tags, friends or both; None for the plays alone."""
+    if not parts:
+        return None
+    tags = data["tag_input"] if "tags" in parts else data["tag_input"].iloc[:0]
+    friends = data["friend_input"] if "friends" in parts else data["friend_input"].iloc[:0]
+    side = side_information(tags, friends)
+    if ("tags" in parts and not side.has_tags) or ("friends" in parts and not side.has_friends):
+        raise SystemExit(f"--side {','.join(parts)}: the side files are not in the raw folder")
+    return side
+
+
+def one_seed(data, params, seed, factor_sizes, holdout, trials, parts) -> dict[int, dict]:
+    """Every model at every factor size on one holdout (EASE once: it has no factors). Every
+    tag of a held-out pair, test or validation, is dropped before any fit (``HoldoutTask``)."""
     inter = data["interactions"]
     u, i, w = (inter[c].to_numpy() for c in ("user_index", "artist_index", "weight"))
     n_users, n_items = data["id_index"]["n_users"], data["id_index"]["n_items"]
-    test = HoldoutTask.split(u, i, w, holdout, seed, n_users, n_items)
+    test = HoldoutTask.split(u, i, w, holdout, seed, n_users, n_items, side=side_of(data, parts))
     val = HoldoutTask.split(
-        test.users, test.items, test.plays, holdout, seed + 1000, n_users, n_items
+        test.users, test.items, test.plays, holdout, seed + 1000, n_users, n_items, side=test.side
     )
     catalogue = Catalogue.from_pairs(test.users, test.items, test.plays, n_users, n_items)
     ease_ = tune_and_fit("ease", val, test, 0, seed, trials, catalogue)
@@ -262,8 +329,7 @@ def one_seed(data, params, seed, factor_sizes, holdout, trials) -> dict[int, dic
     out = {}
     for f in factor_sizes:
         fitted = {
-            n: tune_and_fit(n, val, test, f, seed, trials, catalogue)
-            for n in ("ours", "ials", "als")
+            n: tune_and_fit(n, val, test, f, seed, trials, catalogue) for n in MODELS if n != "ease"
         }
         models = shared | fitted
         ranked = {n: models[n]["ranked"] for n in ("ours", "als", "popularity")}
@@ -299,6 +365,48 @@ def print_groups(per_seed: list[dict[str, Any]]) -> None:
             print(f"| {group} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
 
+def headline(runs, args, parts: list[str]) -> dict[str, Any]:
+    """The last line: the lead model (ours with every side file asked for) against the best
+    interaction-only anchor, the paired test, each side file's gain, LightFM with tags."""
+    first = [r[args.factors[0]] for r in runs]
+    med = summary(first)
+    lead = "ours" if not parts else ("ours+side" if len(parts) > 1 else f"ours+{parts[0]}")
+    anchor = max(ANCHORS, key=lambda n: med[n][f"ndcg@{K}"])
+    test = paired(first, lead, anchor)
+    print(
+        f"{lead} - {anchor}, NDCG@{K} per listener over {test['listeners']:,} (listener, seed) "
+        f"pairs: {test['mean_ndcg10_difference']:+.4f}, 95 % CI [{test['ci95'][0]:+.4f}, "
+        f"{test['ci95'][1]:+.4f}], Wilcoxon p = {test['wilcoxon_p']:.3g}"
+    )
+    ndcg = {n: med[n][f"ndcg@{K}"] for n in MODELS}
+    out = {
+        "ndcg10": round(ndcg[lead], 4),
+        "model": lead,
+        "best_anchor": anchor,
+        "best_anchor_ndcg10": round(ndcg[anchor], 4),
+        "over_best_anchor": round(ndcg[lead] / ndcg[anchor], 4),
+        "coverage": round(med[lead]["coverage"], 4),
+        "fit_cpu_s": round(med[lead]["fit_cpu_s"], 3),
+        "best_anchor_fit_cpu_s": round(med[anchor]["fit_cpu_s"], 3),
+        "validation_ndcg10": round(med[lead]["validation_ndcg10"], 4),
+        "tuning_cpu_s": {n: round(med[n]["tuning_cpu_s"], 1) for n in MODELS},
+        "trials": args.trials,
+        "paired": test,
+        "beyond": {n: {c: round(med[n][c], 4) for c in BEYOND} for n in (lead, anchor)},
+        "factors": args.factors[0],
+        "holdout": args.holdout,
+    }
+    if parts:
+        out["side"] = parts
+        out["plays_only_ndcg10"] = round(ndcg["ours"], 4)
+        gains = {n: round(ndcg[n] / ndcg["ours"] - 1, 4) for n in MODELS if n.startswith("ours+")}
+        out["gain_over_plays_only"] = gains
+        if "lightfm" in MODELS:
+            out["lightfm_ndcg10"] = round(ndcg["lightfm"], 4)
+            out["paired_lightfm"] = paired(first, lead, "lightfm")
+    return out
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -312,11 +420,21 @@ def main() -> None:
     parser.add_argument(
         "--holdout", type=float, default=0.2, help="share of each listener's artists"
     )
+    parser.add_argument(
+        "--side", default="", help="side files to fit beside the plays: tags, friends or both"
+    )
     args = parser.parse_args()
+    parts = [p for p in ("tags", "friends") if p in args.side.split(",")]
+    if set(filter(None, args.side.split(","))) - set(parts):
+        parser.error(f"--side takes tags, friends or tags,friends; got {args.side!r}")
+    with_side(parts)
     data, params = model_input(args)
     set_threads(args, params)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    runs = [one_seed(data, params, s, args.factors, args.holdout, args.trials) for s in args.seeds]
+    runs = [
+        one_seed(data, params, s, args.factors, args.holdout, args.trials, parts)
+        for s in args.seeds
+    ]
     for factors in args.factors:
         med = summary([r[factors] for r in runs])
         cols = list(next(iter(med.values())))
@@ -324,37 +442,10 @@ def main() -> None:
         print(f"| model | {' | '.join(cols)} |\n|" + " --- |" * (len(cols) + 1))
         for n, label in LABELS.items():
             print(f"| {label} | " + " | ".join(f"{med[n][c]:.3f}" for c in cols) + " |")
-        for n in ("ours", *ANCHORS):
+        for n in MODELS:
             print(f"{n}: settings per seed: {[r[factors][n]['setting'] for r in runs]}")
         print_groups([r[factors]["groups"] for r in runs])
-    first = [r[args.factors[0]] for r in runs]
-    med = summary(first)
-    anchor = max(ANCHORS, key=lambda n: med[n][f"ndcg@{K}"])
-    test = paired(first, "ours", anchor)
-    print(
-        f"ours - {anchor}, NDCG@{K} per listener over {test['listeners']:,} (listener, seed) "
-        f"pairs: {test['mean_ndcg10_difference']:+.4f}, 95 % CI [{test['ci95'][0]:+.4f}, "
-        f"{test['ci95'][1]:+.4f}], Wilcoxon p = {test['wilcoxon_p']:.3g}"
-    )
-    print(
-        json.dumps(
-            {
-                "ndcg10": round(med["ours"][f"ndcg@{K}"], 4),
-                "best_anchor": anchor,
-                "best_anchor_ndcg10": round(med[anchor][f"ndcg@{K}"], 4),
-                "coverage": round(med["ours"]["coverage"], 4),
-                "fit_cpu_s": round(med["ours"]["fit_cpu_s"], 3),
-                "best_anchor_fit_cpu_s": round(med[anchor]["fit_cpu_s"], 3),
-                "validation_ndcg10": round(med["ours"]["validation_ndcg10"], 4),
-                "tuning_cpu_s": {n: round(med[n]["tuning_cpu_s"], 1) for n in ("ours", *ANCHORS)},
-                "trials": args.trials,
-                "paired": test,
-                "beyond": {n: {c: round(med[n][c], 4) for c in BEYOND} for n in ("ours", anchor)},
-                "factors": args.factors[0],
-                "holdout": args.holdout,
-            }
-        )
-    )
+    print(json.dumps(headline(runs, args, parts)))
 
 
 if __name__ == "__main__":
