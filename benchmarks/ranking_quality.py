@@ -185,6 +185,7 @@ def with_side(parts: list[str]) -> None:
         "learning_rate": 0.05, "item_alpha": 1e-6, "user_alpha": 1e-6, "epochs": 30, "scale": BIN,
     }  # fmt: skip
     if "tags" in parts:
+        BEYOND.append("tag_ild")
         MODELS["lightfm"] = lightfm
         LABELS["lightfm"] = "LightFM, WARP, tags as artist features (tuned)"
     variants = {f"ours+{p}": (p,) for p in parts} | (
@@ -197,7 +198,7 @@ def with_side(parts: list[str]) -> None:
         LABELS[name] = f"PMF, implicit objective + {' + '.join(used)} (tuned)"
 
 
-BEYOND = ("arp", "aplt", "novelty", "gini", "entropy", "ild")
+BEYOND = ["arp", "aplt", "novelty", "gini", "entropy", "ild"]  # + tag_ild with --side tags
 
 
 def judged(test: HoldoutTask, scorer: Any, catalogue: Catalogue) -> dict[str, Any]:
@@ -323,7 +324,10 @@ def one_seed(data, params, seed, factor_sizes, holdout, trials, parts) -> dict[i
     val = HoldoutTask.split(
         test.users, test.items, test.plays, holdout, seed + 1000, n_users, n_items, side=test.side
     )
-    catalogue = Catalogue.from_pairs(test.users, test.items, test.plays, n_users, n_items)
+    tags = test.side.tag_pairs(n_items) if test.side is not None and test.side.has_tags else None
+    catalogue = Catalogue.from_pairs(
+        test.users, test.items, test.plays, n_users, n_items, tags=tags
+    )
     ease_ = tune_and_fit("ease", val, test, 0, seed, trials, catalogue)
     shared = baselines(val, test, params, seed, catalogue) | {"ease": ease_}
     out = {}

@@ -30,3 +30,22 @@ def top_n_table(
     frame[score_name] = scores.ravel()
     # A list runs out when fewer artists are left than asked for: those slots score -inf.
     return frame[np.isfinite(frame[score_name].to_numpy())].reset_index(drop=True)
+
+
+def artist_tags(
+    tag_input: pd.DataFrame | None, tag_map: pd.DataFrame | None, n_items: int, per_artist: int
+) -> np.ndarray:
+    """Each artist row's ``per_artist`` most assigned tags, most first, joined by ", " (an
+    empty string for an artist with none, or without the side files): what a listener reads."""
+    out = np.full(n_items, "", dtype=object)
+    if tag_input is None or tag_map is None or not len(tag_input) or per_artist < 1:
+        return out
+    counts = tag_input.groupby(["artist_index", "tag_index"]).size().rename("n").reset_index()
+    counts = counts[counts["artist_index"] < n_items]
+    counts = counts.sort_values(["artist_index", "n", "tag_index"], ascending=[True, False, True])
+    top = counts.groupby("artist_index").head(per_artist)
+    names = tag_map.set_index("tag_index")["tag"].astype(str)
+    top = top.assign(tag=names.reindex(top["tag_index"]).to_numpy())
+    joined = top.groupby("artist_index", sort=True)["tag"].agg(", ".join)
+    out[joined.index.to_numpy()] = joined.to_numpy()
+    return out

@@ -19,6 +19,8 @@ from music_recommender.pmf.beyond_accuracy import (
     recommendation_counts,
     shannon_entropy,
     short_head,
+    tag_diversity,
+    tag_profiles,
     thirds,
 )
 
@@ -62,6 +64,21 @@ def test_intra_list_diversity_from_unit_vectors() -> None:
     assert intra_list_diversity(lists, vectors) == pytest.approx(0.5)
     triple = np.array([[0, 1, 2]])  # cosines 0, 1, 0 -> mean 1/3
     assert intra_list_diversity(triple, vectors) == pytest.approx(1 - 1 / 3)
+
+
+def test_tag_diversity_matches_the_dense_intra_list_diversity() -> None:
+    # artists 0 and 2 share their tags' proportions; artist 1 is all tag 2; artist 3 has none
+    tags = (np.array([0, 1, 2, 0, 1]), np.array([0, 0, 1, 2, 2]), np.array([1.0, 3.0, 5.0, 2, 6]))
+    profiles = tag_profiles(tags, n_items=4)
+    dense = profiles.toarray()
+    lists = np.array([[0, 1, 2], [0, 2, -1], [3, 0, 1], [1, -1, -1]])
+    assert tag_diversity(lists, profiles) == pytest.approx(intra_list_diversity(lists, dense))
+    assert tag_diversity(np.array([[0, 2]]), profiles) == pytest.approx(0.0)  # alike: 0
+    assert tag_diversity(np.array([[0, 3]]), profiles) == pytest.approx(1.0)  # untagged: unlike
+    catalogue = Catalogue.from_pairs(
+        np.array([0, 1]), np.array([0, 1]), np.array([1, 1]), 2, 4, dims=1, tags=tags
+    )
+    assert "tag_ild" in list_metrics(lists, catalogue)
 
 
 def test_short_head_holds_the_share_of_plays() -> None:

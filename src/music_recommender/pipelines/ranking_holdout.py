@@ -31,6 +31,7 @@ class RecommendParams:
     memory_budget_mb: float  # scores held at once while ranking (rows per batch follow from it)
     # Rank by score - popularity_penalty * log(1 + listeners): 0 = the plain lists.
     popularity_penalty: float = 0.0
+    tags_shown: int = 3  # each artist's most assigned tags in similar_artists (side files)
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.recommending.recommend")
@@ -49,6 +50,10 @@ class RecommendParams:
                 raise ValueError(
                     f"training.recommending.recommend.{name} must be > 0; got {getattr(self, name)!r}"
                 )
+        if self.tags_shown < 0:
+            raise ValueError(
+                f"training.recommending.recommend.tags_shown must be >= 0; got {self.tags_shown!r}"
+            )
         if not 0 <= self.popularity_penalty < float("inf"):
             raise ValueError(
                 "training.recommending.recommend.popularity_penalty must be a finite number >= 0; "

@@ -25,6 +25,8 @@ class Catalogue:
     listeners: np.ndarray  # share of the training listeners who play each artist, in [0, 1]
     tail: np.ndarray  # True for the artists outside the short head
     reference: np.ndarray | None  # unit-norm artist vectors (rows), the same for every model
+    # Unit-norm rows of each artist's tag counts (sparse; None without tags): tag-based ILD.
+    tags: sparse.csr_matrix | None = None
 
     @classmethod
     def from_pairs(
@@ -37,13 +39,30 @@ class Catalogue:
         head_share: float = 0.8,
         dims: int = 32,
         seed: int = 0,
+        tags: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> Catalogue:
-        """From the training pairs: reach, the short head of plays, a co-listening embedding."""
+        """From the training pairs: reach, the short head of plays, a co-listening embedding;
+        ``tags`` = (tag row, artist row, weight) for the tag-based diversity."""
         users, items = np.asarray(users), np.asarray(items)
         listeners = np.bincount(items, minlength=n_items) / max(len(np.unique(users)), 1)
         plays_per_artist = np.bincount(items, weights=np.asarray(plays, float), minlength=n_items)
         tail = ~short_head(plays_per_artist, head_share)
-        return cls(listeners, tail, co_listening(users, items, n_users, n_items, dims, seed))
+        reference = co_listening(users, items, n_users, n_items, dims, seed)
+        return cls(listeners, tail, reference, tag_profiles(tags, n_items))
+
+
+def tag_profiles(
+    tags: tuple[np.ndarray, np.ndarray, np.ndarray] | None, n_items: int
+) -> sparse.csr_matrix | None:
+    """Each artist's tag weights as a unit sparse row (an untagged artist: a zero row)."""
+    if tags is None or not len(tags[0]):
+        return None
+    rows, items, weight = (np.asarray(a) for a in tags)
+    matrix = sparse.csr_matrix(
+        (np.asarray(weight, np.float64), (items, rows)), shape=(n_items, int(rows.max()) + 1)
+    )
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix
 
 
 def short_head(plays: np.ndarray, share: float) -> np.ndarray:
@@ -173,6 +192,23 @@ def intra_list_diversity(lists: np.ndarray, vectors: np.ndarray) -> float:
     return float(np.mean(1.0 - sums[keep] / pairs[keep])) if keep.any() else 0.0
 
 
+def tag_diversity(lists: np.ndarray, profiles: sparse.csr_matrix) -> float:
+    """Tag ILD: the mean over lists of ``1 - mean cosine`` of the artists' tag profiles, pairwise
+    (as ``intra_list_diversity``, with what people call the music rather than who plays it). An
+    untagged artist is unlike every other (cosine 0). Sparse: memory in lists x k^2 x tags each."""
+    lists = np.asarray(lists)
+    shown = _shown(lists)
+    first, second = np.triu_indices(lists.shape[1], 1)
+    both = shown[:, first] & shown[:, second]
+    a, b = lists[:, first][both], lists[:, second][both]
+    cosines = np.asarray(profiles[a].multiply(profiles[b]).sum(axis=1)).ravel()
+    per_list = np.zeros(len(lists))
+    np.add.at(per_list, np.nonzero(both)[0], cosines)
+    pairs = both.sum(1)
+    keep = pairs > 0
+    return float(np.mean(1.0 - per_list[keep] / pairs[keep])) if keep.any() else 0.0
+
+
 def list_metrics(lists: np.ndarray, catalogue: Catalogue) -> dict[str, float]:
     """Every beyond-accuracy metric of one model's lists, and catalogue coverage."""
     counts = recommendation_counts(lists, len(catalogue.listeners))
@@ -186,6 +222,8 @@ def list_metrics(lists: np.ndarray, catalogue: Catalogue) -> dict[str, float]:
     }
     if catalogue.reference is not None:
         out["ild"] = intra_list_diversity(lists, catalogue.reference)
+    if catalogue.tags is not None:
+        out["tag_ild"] = tag_diversity(lists, catalogue.tags)
     return out
 
 

@@ -356,12 +356,27 @@ def test_example_listeners_show_history_and_recommendations() -> None:
         {"user_id": [2, 2, 2, 9], "artist_id": [1, 2, 3, 1], "weight": [5.0, 50.0, 7.0, 1.0]}
     )
     artist_map = pd.DataFrame({"artist_id": [1, 2, 3, 4], "artist_name": ["A", "B", "C", "D"]})
-    recs = pd.DataFrame({"user_id": [2, 9, 9], "rank": [1, 2, 1], "artist_name": ["D", "C", "B"]})
+    recs = pd.DataFrame(
+        {
+            "user_id": [2, 9, 9],
+            "rank": [1, 2, 1],
+            "artist_id": [4, 3, 2],
+            "artist_name": ["D", "C", "B"],
+        }
+    )
     table = example_listeners(interactions, artist_map, recs, n_users=2, n_items=2)
     assert table.to_dict("records") == [
         {"user_id": "2", "most played": "B (50), C (7)", "recommended": "D"},
         {"user_id": "9", "most played": "A (1)", "recommended": "B, C"},
     ]
+    # With the side files: each recommended artist with its most assigned tags.
+    indexed = artist_map.assign(artist_index=range(4))
+    tag_input = pd.DataFrame(
+        {"user_index": [0, 0, 1, 0], "artist_index": [3, 3, 3, 1], "tag_index": [0, 1, 1, 1]}
+    )
+    tag_map = pd.DataFrame({"tag_index": [0, 1], "tag": ["jazz", "rock"]})
+    tagged = example_listeners(interactions, indexed, recs, 2, 2, tag_input, tag_map, 2)
+    assert tagged["recommended"].tolist() == ["D (rock, jazz)", "B (rock), C"]
 
 
 def test_cjk_names_without_a_cjk_font_give_one_warning_not_a_flood(monkeypatch, caplog) -> None:

@@ -109,11 +109,14 @@ def test_similar_artists_by_cosine(implicit_model, model_input) -> None:
     assert list(table.columns) == [
         "artist_id",
         "artist_name",
+        "artist_tags",
         "rank",
         "similar_artist_id",
         "similar_artist_name",
+        "similar_artist_tags",
         "similarity",
     ]
+    assert (table["artist_tags"] == "").all()  # no side files: no tags, the same lists
     assert len(table) == 3 * len(model_input["artist_map"])
     assert (table["artist_id"] != table["similar_artist_id"]).all()
     assert table["similarity"].between(-1.0001, 1.0001).all()
@@ -136,6 +139,9 @@ def _run_recommending(
     inputs = {
         "tag_input": tag_input,
         "friend_input": friend_input,
+        "tag_map": pd.DataFrame(
+            {"tag_index": range(tag_input["tag_index"].max() + 1 if len(tag_input) else 0)}
+        ).assign(tag=lambda f: "t" + f["tag_index"].astype(str)),
         "interactions": interactions,
         "id_index": model_input["id_index"],
         "rating_scaler": model_input["rating_scaler"],
@@ -341,3 +347,17 @@ def test_a_run_with_side_information_fits_it_and_records_it(model_input, rating_
     side = out["implicit_model"].fitted.trained_with["side"]
     assert side["tag_assignments"] == len(tags) and side["friend_rows"] == 4
     assert out["ranking_metrics"]["models"]["implicit"]["ndcg@5"] > 0
+
+
+def test_similar_artists_carry_each_artists_top_tags(implicit_model, model_input) -> None:
+    artist_map = model_input["artist_map"]
+    tag_input = pd.DataFrame(  # artist 0: rock twice, jazz once; artist 1: jazz
+        {"user_index": [0, 1, 2, 0], "artist_index": [0, 0, 0, 1], "tag_index": [1, 1, 0, 0]}
+    )
+    tag_map = pd.DataFrame({"tag_index": [0, 1], "tag": ["jazz", "rock"]})
+    table = similar_artists(implicit_model, artist_map, RECOMMEND, None, tag_input, tag_map)
+    ids = artist_map.set_index("artist_index")["artist_id"]
+    tags = dict(zip(table["artist_id"], table["artist_tags"], strict=True))
+    assert tags[ids[0]] == "rock, jazz" and tags[ids[1]] == "jazz" and tags[ids[2]] == ""
+    listed = dict(zip(table["similar_artist_id"], table["similar_artist_tags"], strict=True))
+    assert all(listed[a] == tags[a] for a in listed)

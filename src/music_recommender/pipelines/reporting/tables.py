@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from music_recommender.pmf.checks import check_field_types
+from music_recommender.top_n import artist_tags
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,12 @@ def example_listeners(
     recommendations: pd.DataFrame,
     n_users: int,
     n_items: int,
+    tag_input: pd.DataFrame | None = None,
+    tag_map: pd.DataFrame | None = None,
+    n_tags: int = 0,
 ) -> pd.DataFrame:
-    """A few listeners (spread over the id range): their most-played artists beside what they are recommended."""
+    """A few listeners (spread over the id range): their most-played artists beside what they
+    are recommended, each recommended artist with its ``n_tags`` most assigned tags."""
     ids = np.sort(interactions["user_id"].unique())
     chosen = (
         ids[np.linspace(0, len(ids) - 1, num=min(n_users, len(ids))).astype(int)]
@@ -85,6 +90,12 @@ def example_listeners(
         else ids
     )
     names = artist_map.set_index("artist_id")["artist_name"]
+    tags = pd.Series(dtype=object)
+    if tag_input is not None and len(tag_input) and n_tags:
+        tags = pd.Series(
+            artist_tags(tag_input, tag_map, len(artist_map), n_tags)[artist_map["artist_index"]],
+            index=artist_map["artist_id"].to_numpy(),
+        )
     rows = []
     for user in chosen:
         played = interactions[interactions["user_id"] == user].nlargest(n_items, "weight")
@@ -96,7 +107,10 @@ def example_listeners(
                     f"{names.get(a, a)} ({int(w):,})"
                     for a, w in zip(played["artist_id"], played["weight"], strict=True)
                 ),
-                "recommended": ", ".join(str(x) for x in recs["artist_name"]),
+                "recommended": ", ".join(
+                    f"{name} ({tags[a]})" if tags.get(a) else str(name)
+                    for a, name in zip(recs["artist_id"], recs["artist_name"], strict=True)
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -114,16 +128,18 @@ BEYOND = {
     "gini": "Gini",
     "entropy": "entropy (bits)",
     "ild": "diversity (ILD)",
+    "tag_ild": "tag diversity (ILD)",
     "coverage": "coverage",
 }
 
 
 def beyond_table(ranking: dict[str, Any]) -> pd.DataFrame:
     """What each model's lists are made of: popularity, long tail, novelty, spread, diversity."""
+    shown = {k: v for k, v in BEYOND.items() if any(k in m for m in ranking["models"].values())}
     rows = [
         {
             "model": MODEL_LABELS.get(name, name),
-            **{label: m.get(key) for key, label in BEYOND.items()},
+            **{label: m.get(key) for key, label in shown.items()},
         }
         for name, m in ranking["models"].items()
     ]

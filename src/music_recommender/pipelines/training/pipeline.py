@@ -19,6 +19,7 @@ INPUTS = {
     "artist_map",
     "interactions",
     "tag_input",
+    "tag_map",
     "friend_input",
     "user_map",
     "id_index",

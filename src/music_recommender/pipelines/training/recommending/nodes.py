@@ -36,7 +36,7 @@ from music_recommender.retrieval import (
     indexed,
     recall_against_exact,
 )
-from music_recommender.top_n import top_n_table
+from music_recommender.top_n import artist_tags, top_n_table
 
 logger = logging.getLogger(__name__)
 
@@ -224,21 +224,31 @@ def similar_artists(
     artist_map: pd.DataFrame,
     params: RecommendParams,
     retriever: Any = None,
+    tag_input: pd.DataFrame | None = None,
+    tag_map: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """For every artist, the ``similar_n`` nearest artists by cosine similarity of their vectors."""
+    """For every artist, the ``similar_n`` nearest artists by cosine similarity of their vectors,
+    each with its ``tags_shown`` most assigned tags (empty without the side files)."""
     artists = artist_map.sort_values("artist_index")
     ranker = ranker.with_budget(params.memory_budget_mb)
     finder = retriever if isinstance(retriever, IndexedRecommender) else ranker
-    index, sims = finder.similar_items(artists["artist_index"].to_numpy(), params.similar_n)
+    rows = artists["artist_index"].to_numpy()
+    index, sims = finder.similar_items(rows, params.similar_n)
     keys = {c: artists[c].to_numpy() for c in ("artist_id", "artist_name")}
+    tags = artist_tags(tag_input, tag_map, ranker.n_items, params.tags_shown)
+    keys["artist_tags"] = tags[rows]
     table = top_n_table(index, sims, artist_map, keys, "similarity", prefix="similar_")
+    similar_rows = index.ravel()[np.isfinite(np.asarray(sims).ravel())]
+    table["similar_artist_tags"] = tags[similar_rows]
     return table[
         [
             "artist_id",
             "artist_name",
+            "artist_tags",
             "rank",
             "similar_artist_id",
             "similar_artist_name",
+            "similar_artist_tags",
             "similarity",
         ]
     ]
@@ -282,14 +292,16 @@ def evaluate_ranking(
     recommend_params: RecommendParams,
     beyond: BeyondAccuracyParams,
     plan: dict[str, Any] | None = None,
+    side: SideInformation | None = None,
 ) -> dict[str, Any]:
     """The implicit model, the models compared with it (``others``) and popularity on the
-    holdout: accuracy, what the lists are made of (popularity, novelty, diversity), whom they
-    serve, and the penalty trade-off."""
+    holdout: accuracy, what the lists are made of (popularity, novelty, diversity, by tags too
+    when ``side`` has them), whom they serve, and the penalty trade-off."""
     task = holdout_task(seen, held_out, id_index)
+    tags = side.tag_pairs(task.n_items) if side is not None and side.has_tags else None
     catalogue = Catalogue.from_pairs(
         task.users, task.items, task.plays, task.n_users, task.n_items,
-        beyond.head_share, beyond.reference_dims, beyond.seed,
+        beyond.head_share, beyond.reference_dims, beyond.seed, tags,
     )  # fmt: skip
     scorers = {
         "implicit": implicit.scorer(),

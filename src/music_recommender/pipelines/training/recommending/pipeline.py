@@ -62,6 +62,7 @@ def holdout_pipeline() -> Pipeline:
                     "params:recommend",
                     "params:beyond_accuracy",
                     "holdout_plan",
+                    "holdout_side",
                 ],
                 "ranking_metrics",
                 name="evaluate_ranking",
@@ -129,7 +130,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         ),
         Node(
             similar_artists,
-            ["ranker", "artist_map", "params:recommend", "retriever"],
+            ["ranker", "artist_map", "params:recommend", "retriever", "tag_input", "tag_map"],
             "similar_artists",
             name="similar_artists",
         ),
@@ -150,6 +151,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "explicit_parameters",
             "tag_input",
             "friend_input",
+            "tag_map",
         },
         outputs={
             "implicit_model",
