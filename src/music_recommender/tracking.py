@@ -29,6 +29,7 @@ METRIC_DATASETS = {
     "metrics": "",
     "ranking_metrics": "ranking.",
     "index_quality": "index.",
+    "cold_start_metrics": "cold_start.",
     "preprocessing_summary": "data.",
     "recommending_best_params": "tuning.recommending.",
 }

@@ -153,3 +153,27 @@ def test_side_information_renumbers_and_counts() -> None:
     with pytest.raises(ValueError, match="one process"):
         config = ImplicitConfig(n_factors=2, processes=2)
         fit_implicit(config.build(10, 2), [0], [0], [1.0], config, side=side)
+
+
+def test_an_artist_known_only_by_its_tags_gets_the_row_the_fit_would_give_it(tmp_path) -> None:
+    users, items, plays, n_users, n_items, side = _tagged()
+    # The last 50 artists lose every play: in the fit only their tags describe them.
+    played = items < n_items - 50
+    config = ImplicitConfig(n_factors=4, iterations=6, cg_steps=8, tag_weight=3.0)
+    rec = ImplicitRecommender(config).fit(
+        users[played], items[played], plays[played], n_users, n_items, side=side
+    )
+    tags, tagged, percent = side.tag_pairs(n_items)
+    cold = tagged >= n_items - 50
+    vectors, biases = rec.vectors_from_tags(
+        tagged[cold] - (n_items - 50), tags[cold], percent[cold]
+    )
+    model = rec.fitted
+    torch.testing.assert_close(vectors, model.item_factors.weight[-50:], atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(biases, model.item_bias.weight[-50:, 0], atol=1e-4, rtol=1e-3)
+    # The tag rows travel with the model file.
+    rec.save(tmp_path / "model.pt")
+    again = ImplicitRecommender.load(tmp_path / "model.pt")
+    assert again.tag_vectors is not None and torch.equal(again.tag_vectors, rec.tag_vectors)
+    with pytest.raises(ValueError, match="fitted with tags"):
+        ImplicitRecommender(config).fit(users, items, plays).vectors_from_tags([0], [0], [100.0])

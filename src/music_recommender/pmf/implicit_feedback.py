@@ -171,7 +171,21 @@ def fit_implicit(
     after_sweep: Callable[[int], None] | None = None,
     side: SideInformation | None = None,
 ) -> list[dict[str, float]]:
-    """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep.
+    """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep
+    (``fit_implicit_tables`` also returns the tags' fitted rows)."""
+    return fit_implicit_tables(model, users, items, plays, config, after_sweep, side)[0]
+
+
+def fit_implicit_tables(
+    model: PMF,
+    users: Any,
+    items: Any,
+    plays: Any,
+    config: ImplicitConfig | None = None,
+    after_sweep: Callable[[int], None] | None = None,
+    side: SideInformation | None = None,
+) -> tuple[list[dict[str, float]], torch.Tensor | None]:
+    """Fit ``model``; (one record per sweep, the tags' ``[factors | bias]`` rows or None).
 
     ``model`` must have ``config.n_factors`` factors (``config.build`` makes one); afterwards its
     ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
@@ -193,7 +207,7 @@ def fit_implicit(
             users_np, items_np, plays, model.n_users, model.n_items, config
         )
         store(model.to(device), user.to(device), item.to(device), config)
-        return history
+        return history, None
     problem = _prepare(users_np, items_np, plays, model, config, device, side)
     (reg_users, reg_items), (own, item_negative) = problem.regs, problem.weights
     n_users, history, progress, shift = model.n_users, [], Progress(), None
@@ -219,7 +233,8 @@ def fit_implicit(
     logger.info(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
     )
-    return history
+    tags = problem.user[n_users:] if len(problem.user) > n_users else None
+    return history, tags
 
 
 @torch.no_grad()
@@ -367,3 +382,43 @@ def explain_fold_in(
     contributions = target * (played @ weights)
     baseline = float(item_bias(model).detach().cpu()[item].double() + base @ weights)
     return baseline + float(contributions.sum()), baseline, contributions.numpy()
+
+
+@torch.no_grad()
+def fold_in_items(
+    model: PMF,
+    tag_table: torch.Tensor,
+    items: Any,
+    tags: Any,
+    percent: Any,
+    config: ImplicitConfig | None = None,
+    cg_steps: int | None = None,
+) -> torch.Tensor:
+    """``[factors | bias]`` rows of artists the fit never saw, from their tags alone: the fit's
+    own artist-row update against the fitted listeners and tags (``tag_table``, as
+    ``fit_implicit_tables`` returns it), for artists ``0 .. max(items)`` (local rows; ``tags``
+    and ``percent`` give each (artist, tag) pair, as ``SideInformation.tag_pairs``).
+
+    An artist with tags but too few listeners for the play-count filter gets a vector the
+    listeners' and the other artists' share, so it can be ranked and found as similar. Batched,
+    ``cg_steps`` (default ``REFIT_STEPS``) of CG from zero; cost linear in the pairs.
+    """
+    config = config or ImplicitConfig.of(model)
+    if config.negative_exponent != 0:
+        raise ValueError("fold_in_items supports negative_exponent 0 only")
+    items, tags = _pair_rows(items, tags, percent)
+    n_new = int(items.max()) + 1 if len(items) else 0
+    k = config.n_factors
+    device = model.user_factors.weight.device
+    listeners = torch.cat([model.user_factors.weight, model.user_bias.weight], dim=1)
+    other = torch.cat([listeners, tag_table.to(device)], dim=0)
+    weight_other = torch.ones(len(other), device=device)
+    weight_other[model.n_users :] = config.tag_weight
+    strength = torch.log1p(torch.as_tensor(np.asarray(percent), dtype=torch.float32))
+    conf = (config.tag_weight * (1.0 + config.tag_alpha * strength)).to(device)
+    ones_own = torch.ones(n_new, device=device)
+    pairs = PlayedPairs.build(items, model.n_users + tags, conf, ones_own, weight_other)
+    reg = regularisation(config, device, np.bincount(items, minlength=n_new))
+    steps = REFIT_STEPS if cg_steps is None else cg_steps
+    start = torch.zeros(n_new, k + 1, device=device)
+    return solve_side(start, other[:, :k], other[:, k], pairs, reg, steps, ones_own, weight_other)

@@ -35,8 +35,9 @@ from music_recommender.pmf.errors import ModelFileError, NonFiniteModelError
 from music_recommender.pmf.implicit_feedback import (
     ItemSide,
     explain_fold_in,
-    fit_implicit,
+    fit_implicit_tables,
     fold_in,
+    fold_in_items,
     item_side,
     refit_users,
     store,
@@ -206,6 +207,9 @@ class FactorRecommender:
                 "played_indptr": torch.from_numpy(self.user_items.indptr.astype(np.int64)),
                 "played_indices": torch.from_numpy(self.user_items.indices.astype(np.int32)),
             }
+        tags = getattr(self, "tag_vectors", None)
+        if tags is not None:
+            arrays["tag_vectors"] = tags.detach().cpu()
         extra = {"objective": self.objective, "memory_budget_mb": self.memory_budget_mb}
         return to_bytes(self.fitted, extra, arrays)
 
@@ -230,8 +234,15 @@ class FactorRecommender:
         kinds = {kind.objective: kind for kind in (ImplicitRecommender, RatingRecommender)}
         if objective not in kinds or not issubclass(kinds[objective], cls):
             raise ModelFileError(f"{source} holds a {objective!r} model, not a {cls.__name__}")
-        played = _played_from(payload.get("arrays") or {}, model, source)
-        return kinds[objective]._restore(model, played, float(extra.get("memory_budget_mb", 256)))
+        arrays = payload.get("arrays") or {}
+        played = _played_from(arrays, model, source)
+        rec = kinds[objective]._restore(model, played, float(extra.get("memory_budget_mb", 256)))
+        tags = arrays.get("tag_vectors")
+        if isinstance(rec, ImplicitRecommender) and tags is not None:
+            if tags.ndim != 2 or tags.shape[1] != model.n_factors + 1:
+                raise ModelFileError(f"{source}: the tag vectors do not fit the model's factors")
+            rec.tag_vectors = tags
+        return rec
 
     @classmethod
     def _restore(
@@ -406,6 +417,8 @@ class ImplicitRecommender(FactorRecommender):
         self.config = config or ImplicitConfig()
         self.history: list[dict[str, float]] = []
         self._side: tuple[Any, ItemSide] | None = None  # (the model it is of, item_side)
+        # The tags' fitted [factors | bias] rows (a fit with tags): artists from their tags.
+        self.tag_vectors: torch.Tensor | None = None
 
     def fit(
         self,
@@ -438,7 +451,9 @@ class ImplicitRecommender(FactorRecommender):
             if after_sweep is None
             else lambda n: after_sweep(n, self.set_model(model, self.user_items))
         )
-        self.history = fit_implicit(model, users, items, plays, self.config, hook, side)
+        self.history, self.tag_vectors = fit_implicit_tables(
+            model, users, items, plays, self.config, hook, side
+        )
         check_finite(model)  # a model of NaN never ships
         return self.set_model(model, self.user_items, id_maps)  # type: ignore[return-value]
 
@@ -481,6 +496,19 @@ class ImplicitRecommender(FactorRecommender):
             )
         self._scorer = None
         return self
+
+    def vectors_from_tags(
+        self, artists: Any, tags: Any, percent: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors and biases of artists the model has no row for, from their tags alone (local
+        rows ``0 .. max(artists)``; ``percent``: the share of each artist's tag assignments
+        that carry the tag, as ``SideInformation.tag_pairs``); needs a fit with tags."""
+        if self.tag_vectors is None:
+            raise ValueError("vectors_from_tags needs a model fitted with tags (side=...)")
+        tags = self._rows(tags, len(self.tag_vectors), "tags")
+        rows = fold_in_items(self.fitted, self.tag_vectors, artists, tags, percent, self.config)
+        k = self.config.n_factors
+        return rows[:, :k], rows[:, k]
 
     def _item_side(self) -> ItemSide:
         """The artists' Gram matrix every fold-in shares, computed once per fitted model."""

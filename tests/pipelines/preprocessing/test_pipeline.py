@@ -37,6 +37,7 @@ OUTPUTS = {
     "data/03_primary/tag_map.csv",  # side information in model rows: empty without the files
     "data/05_model_input/tag_input.parquet",
     "data/05_model_input/friend_input.parquet",
+    "data/05_model_input/tag_only_input.parquet",
     "data/05_model_input/train_ratings.parquet",
     "data/05_model_input/validation_ratings.parquet",
     "data/05_model_input/test_ratings.parquet",

@@ -120,7 +120,10 @@ def test_side_model_input_numbers_rows_as_the_model_does() -> None:
     tags = pd.DataFrame({"tag_id": [5, 7, 8], "tag": ["rock", "jazz", "pop"]})
     user_map = pd.DataFrame({"user_id": [2, 3], "user_index": [0, 1]})
     artist_map = pd.DataFrame({"artist_id": [51, 52], "artist_index": [0, 1]})
-    tag_input, friend_input, tag_map = side_model_input(tagged, friends, tags, user_map, artist_map)
+    artists = pd.DataFrame({"artist_id": [51, 52, 53], "artist_name": ["a", "b", "c"]})
+    tag_input, friend_input, tag_map, tag_only = side_model_input(
+        tagged, friends, tags, user_map, artist_map, artists
+    )
     # artist 53 has no row (below the filter): its tag is not model input; listener 9 has none
     # either, yet their tag still describes artist 52 (user_index -1).
     assert tag_input.to_dict("list") == {
@@ -130,14 +133,25 @@ def test_side_model_input_numbers_rows_as_the_model_does() -> None:
     }
     assert friend_input.to_dict("list") == {"user_index": [0, 1], "friend_index": [1, 0]}
     assert tag_map["tag"].tolist() == ["rock", "jazz"] and tag_map["artists"].tolist() == [1, 2]
+    # artist 53 is below the filter: its tag "pop" is not in the model's vocabulary, so it has no
+    # usable tag; a known tag would have been kept with the artist's name
+    assert len(tag_only) == 0
+    tagged.loc[3, "tag_id"] = 7
+    tag_only = side_model_input(tagged, friends, tags, user_map, artist_map, artists)[3]
+    assert tag_only.to_dict("list") == {
+        "artist_id": [53],
+        "artist_name": ["c"],
+        "user_index": [0],
+        "tag_index": [1],
+    }
 
 
 def test_no_side_files_give_empty_model_input() -> None:
     empty = validate_side_files(_friends([]), _tagged([]), _tags([]), USERS, ARTISTS)
     user_map = pd.DataFrame({"user_id": [2, 3, 4], "user_index": [0, 1, 2]})
     artist_map = pd.DataFrame({"artist_id": [51, 52, 53], "artist_index": [0, 1, 2]})
-    tag_input, friend_input, tag_map = side_model_input(
+    tag_input, friend_input, tag_map, tag_only = side_model_input(
         empty[1], empty[0], empty[2], user_map, artist_map
     )
-    assert len(tag_input) == len(friend_input) == len(tag_map) == 0
+    assert len(tag_input) == len(friend_input) == len(tag_map) == len(tag_only) == 0
     assert list(tag_input.columns) == ["user_index", "artist_index", "tag_index"]

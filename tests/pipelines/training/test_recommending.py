@@ -20,6 +20,7 @@ from music_recommender.pipelines.ranking_holdout import (
 )
 from music_recommender.pipelines.training import recommending
 from music_recommender.pipelines.training.rating.nodes import train_model
+from music_recommender.pipelines.training.recommending.cold_start import ColdStartParams
 from music_recommender.pipelines.training.recommending.nodes import (
     RecommendingOptions,
     choose_ranker,
@@ -137,6 +138,10 @@ def _run_recommending(
         pd.DataFrame(columns=["user_index", "friend_index"], dtype="int64"),
     )
     inputs = {
+        "tag_only_input": pd.DataFrame(
+            {"artist_id": [], "artist_name": [], "user_index": [], "tag_index": []}
+        ),
+        "params:recommending.cold_start": ColdStartParams(0.1, 5, 0),
         "tag_input": tag_input,
         "friend_input": friend_input,
         "tag_map": pd.DataFrame(
@@ -346,6 +351,9 @@ def test_a_run_with_side_information_fits_it_and_records_it(model_input, rating_
     out = _run_recommending(model_input, rating_model, interactions, RANKING, side=(tags, friends))
     side = out["implicit_model"].fitted.trained_with["side"]
     assert side["tag_assignments"] == len(tags) and side["friend_rows"] == 4
+    cold = out["cold_start_metrics"]
+    assert cold["checked"] and cold["tags_left_on_held_out"] == 0  # the tags were all leaks
+    assert out["tag_only_artists"].empty  # no artist below the filter here
     assert out["ranking_metrics"]["models"]["implicit"]["ndcg@5"] > 0
 
 

@@ -46,6 +46,7 @@ OUTPUTS = {
     "tag_input",
     "friend_input",
     "tag_map",
+    "tag_only_input",
 }
 
 
@@ -72,8 +73,8 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         ),
         Node(
             side_model_input,
-            ["tag_assignments", "friendships", "tags", "user_map", "artist_map"],
-            ["tag_input", "friend_input", "tag_map"],
+            ["tag_assignments", "friendships", "tags", "user_map", "artist_map", "artists"],
+            ["tag_input", "friend_input", "tag_map", "tag_only_input"],
             name="side_model_input",
         ),
         Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),

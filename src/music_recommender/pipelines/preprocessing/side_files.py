@@ -153,12 +153,16 @@ def side_model_input(
     tags: pd.DataFrame,
     user_map: pd.DataFrame,
     artist_map: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    artists: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(tag assignments on the model's artists as rows, friendships between its listeners as
-    rows, the tag map): what the implicit fit takes as side information (``pmf.side``).
+    rows, the tag map, the tags of artists the model has no row for): what the implicit fit
+    takes as side information (``pmf.side``), and what gives a tag-only artist its vector.
 
     A tagging listener the filter removed keeps their tags (``user_index`` -1): they still
-    describe the artist. Tags are numbered over those on the model's artists, by tag id.
+    describe the artist. Tags are numbered over those on the model's artists, by tag id; an
+    artist below the play-count filter keeps the tags of that vocabulary (``tag_only_input``,
+    with its name from ``artists``).
     """
     artist_rows = _rows(tagged["artist_id"], artist_map, "artist_id", "artist_index")
     on_model = tagged[artist_rows >= 0]
@@ -180,9 +184,24 @@ def side_model_input(
     )
     tag_map = pd.DataFrame({"tag_index": np.arange(len(used)), "tag_id": used, "tag": names})
     tag_map = tag_map.join(counts, on="tag_index")
+    off_model = tagged[(artist_rows < 0) & np.isin(tagged["tag_id"].to_numpy(), used)]
+    names = (
+        artists.set_index("artist_id")["artist_name"]
+        if artists is not None and len(artists)
+        else pd.Series(dtype=object)
+    )
+    tag_only = pd.DataFrame(
+        {
+            "artist_id": off_model["artist_id"].to_numpy(dtype=np.int64),
+            "artist_name": names.reindex(off_model["artist_id"]).fillna("").astype(str).to_numpy(),
+            "user_index": _rows(off_model["user_id"], user_map, "user_id", "user_index"),
+            "tag_index": np.searchsorted(used, off_model["tag_id"].to_numpy(dtype=np.int64)),
+        }
+    )
     logger.info(
-        "Side information: %s tag assignments (%s tags) on %s artists, %s friendship rows",
-        f"{len(tag_input):,}", f"{len(used):,}",
-        f"{tag_input['artist_index'].nunique():,}", f"{len(friend_input):,}",
+        "Side information: %s tag assignments (%s tags) on %s artists, %s friendship rows; "
+        "%s artists below the filter carry those tags",
+        f"{len(tag_input):,}", f"{len(used):,}", f"{tag_input['artist_index'].nunique():,}",
+        f"{len(friend_input):,}", f"{tag_only['artist_id'].nunique():,}",
     )  # fmt: skip
-    return tag_input, friend_input, tag_map
+    return tag_input, friend_input, tag_map, tag_only

@@ -20,6 +20,7 @@ INPUTS = {
     "interactions",
     "tag_input",
     "tag_map",
+    "tag_only_input",
     "friend_input",
     "user_map",
     "id_index",
@@ -39,6 +40,8 @@ OUTPUTS = {
     "index_quality",
     "recommendations",
     "similar_artists",
+    "cold_start_metrics",
+    "tag_only_artists",
 }
 
 

@@ -282,6 +282,12 @@ def comparison_models(
     return {"rating": train_model(rated, no_validation, id_index, scaler, recipe)[0]}
 
 
+GROUPS_NOTE = (
+    "thirds of the ranked listeners by mainstreaminess (the mean share of listeners of the "
+    "artists they play in training) and by activity (artists played)"
+)
+
+
 def evaluate_ranking(
     implicit: FactorRecommender,
     others: dict[str, FactorRecommender],
@@ -294,9 +300,8 @@ def evaluate_ranking(
     plan: dict[str, Any] | None = None,
     side: SideInformation | None = None,
 ) -> dict[str, Any]:
-    """The implicit model, the models compared with it (``others``) and popularity on the
-    holdout: accuracy, what the lists are made of (popularity, novelty, diversity, by tags too
-    when ``side`` has them), whom they serve, and the penalty trade-off."""
+    """The implicit model, ``others`` and popularity on the holdout: accuracy, what the lists are
+    made of (popularity, novelty, diversity, by ``side``'s tags too), whom they serve, trade-off."""
     task = holdout_task(seen, held_out, id_index)
     tags = side.tag_pairs(task.n_items) if side is not None and side.has_tags else None
     catalogue = Catalogue.from_pairs(
@@ -338,9 +343,6 @@ def evaluate_ranking(
             "long_tail_artists": int(catalogue.tail.sum()),
             "head_share": beyond.head_share,
             "tradeoff_users": len(curve_users),
-            "groups": (
-                "thirds of the ranked listeners by mainstreaminess (the mean share of listeners "
-                "of the artists they play in training) and by activity (artists played)"
-            ),
+            "groups": GROUPS_NOTE,
         },
     }

@@ -9,6 +9,10 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from music_recommender.pipelines.ranking_holdout import holdout_side, plan_holdout
+from music_recommender.pipelines.training.recommending.cold_start import (
+    cold_start_quality,
+    tag_only_artists,
+)
 from music_recommender.pipelines.training.recommending.nodes import (
     choose_ranker,
     comparison_models,
@@ -134,6 +138,26 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "similar_artists",
             name="similar_artists",
         ),
+        Node(
+            cold_start_quality,
+            [
+                "interactions",
+                "tag_input",
+                "friend_input",
+                "id_index",
+                "implicit_settings",
+                "params:cold_start",
+                "tag_only_input",
+            ],
+            "cold_start_metrics",
+            name="cold_start_quality",
+        ),
+        Node(
+            tag_only_artists,
+            ["implicit_model", "tag_only_input", "artist_map", "tag_map", "params:recommend"],
+            "tag_only_artists",
+            name="tag_only_artists",
+        ),
         holdout_pipeline(),
     ]
     return Pipeline(
@@ -152,6 +176,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "tag_input",
             "friend_input",
             "tag_map",
+            "tag_only_input",
         },
         outputs={
             "implicit_model",
@@ -160,5 +185,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "similar_artists",
             "ranking_metrics",
             "index_quality",
+            "cold_start_metrics",
+            "tag_only_artists",
         },
     )

@@ -1,0 +1,206 @@
+"""Cold start: how well an artist nobody has played yet finds its listeners from its tags alone.
+
+A seeded share of the tagged artists is held out entirely: every play of theirs leaves the fit,
+and so does every tag their own listeners gave them (a listener's tag reveals the pair), so only
+what other people called them is left. The implicit model with tags then gives each such artist
+its row from those tags (the fit's own artist update, which ``ImplicitRecommender.
+vectors_from_tags`` repeats for artists below the play-count filter), and ranks every listener
+for it: recall@k and NDCG@k of the artist's true listeners, beside a tag-profile baseline (a
+listener's share of played artists carrying each tag, dotted with the artist's tags), the most
+active listeners and random.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import sparse
+
+from music_recommender.pipelines.ranking_holdout import RecommendParams, side_information
+from music_recommender.pmf.checks import check_field_types
+from music_recommender.pmf.ranking import (
+    pairs_matrix,
+    per_user_metrics,
+    rows_per_batch,
+    top_k_rows,
+)
+from music_recommender.pmf.recommender import ImplicitRecommender
+from music_recommender.pmf.side import SideInformation
+from music_recommender.pmf.solver import ImplicitConfig
+from music_recommender.top_n import artist_tags, top_n_table
+
+logger = logging.getLogger(__name__)
+KEY = "training.recommending.cold_start"
+
+
+@dataclass(frozen=True)
+class ColdStartParams:
+    """The cold-start check (``training.recommending.cold_start``)."""
+
+    share: float  # of the tagged artists held out entirely (0 = no check)
+    k: int  # listeners ranked per held-out artist
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_field_types(self, KEY)
+        if not 0 <= self.share < 1:
+            raise ValueError(f"{KEY}.share must be in [0, 1); got {self.share!r}")
+        if self.k < 1:
+            raise ValueError(f"{KEY}.k must be >= 1; got {self.k!r}")
+
+
+def _mean(lists: np.ndarray, relevant: sparse.csr_matrix, k: int) -> dict[str, float]:
+    per = per_user_metrics(lists, relevant, k)
+    rows = max(len(per["rows"]), 1)
+    return {f"recall@{k}": float(per[f"recall@{k}"].sum() / rows),
+            f"ndcg@{k}": float(per[f"ndcg@{k}"].sum() / rows)}  # fmt: skip
+
+
+def _top(scores: torch.Tensor, k: int) -> np.ndarray:
+    return top_k_rows(scores, min(k, scores.shape[1]))[1].numpy()
+
+
+def _tag_profile_scores(
+    fit: pd.DataFrame, shares: sparse.csr_matrix, held: np.ndarray, n_users: int
+) -> torch.Tensor:
+    """The baseline: each listener's share of played artists carrying each tag, dotted with the
+    held-out artist's own tag shares (no model)."""
+    played = pairs_matrix(fit["user_index"], fit["artist_index"], n_users, shares.shape[0])
+    profile = played.astype(np.float64) @ shares
+    counts = np.maximum(np.asarray(played.sum(axis=1)).ravel(), 1)
+    profile = sparse.diags(1.0 / counts) @ profile
+    return torch.as_tensor((shares[held] @ profile.T).toarray(), dtype=torch.float32)
+
+
+def _scorers(
+    rec: ImplicitRecommender,
+    fit: pd.DataFrame,
+    side: SideInformation,
+    held: np.ndarray,
+    seed: int,
+) -> dict[str, torch.Tensor]:
+    """Each way of scoring every listener for each held-out artist (rows: ``held``)."""
+    model, n_users = rec.fitted, rec.n_users
+    with torch.no_grad():
+        ours = model.item_factors.weight[held] @ model.user_factors.weight.T
+        ours += model.user_bias.weight[:, 0][None, :]
+    tags, items, percent = side.tag_pairs(rec.n_items)
+    shares = sparse.csr_matrix((percent / 100.0, (items, tags)), shape=(rec.n_items, side.n_tags))
+    activity = np.bincount(fit["user_index"], minlength=n_users)
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "implicit": ours.cpu(),
+        "tag_profile": _tag_profile_scores(fit, shares, held, n_users),
+        "active_listeners": torch.as_tensor(activity, dtype=torch.float32).expand(len(held), -1),
+        "random": torch.rand(len(held), n_users, generator=generator),
+    }
+
+
+def cold_start_quality(
+    interactions: pd.DataFrame,
+    tag_input: pd.DataFrame,
+    friend_input: pd.DataFrame,
+    id_index: dict[str, Any],
+    settings: dict[str, Any],
+    params: ColdStartParams,
+    tag_only_input: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Held-out artists' listeners found from tags: ours, the tag profile, activity, random;
+    and how many artists can be recommended without tags and with them."""
+    side = side_information(tag_input, friend_input)
+    n_users, n_items = id_index["n_users"], id_index["n_items"]
+    tag_only = 0 if tag_only_input is None else int(tag_only_input["artist_id"].nunique())
+    can = {"recommendable_artists": {"plays_only": n_items, "with_tags": n_items + tag_only}}
+    tagged = np.unique(side.tag_items)
+    size = round(params.share * n_items)
+    if not side.has_tags or size < 1 or not settings.get("tag_weight"):
+        return {"checked": False, "reason": "no tags, share 0 or tag_weight 0"} | can
+    held = np.sort(np.random.default_rng(params.seed).choice(tagged, min(size, len(tagged)), False))
+    out_rows = np.isin(interactions["artist_index"].to_numpy(), held)
+    fit, gone = interactions[~out_rows], interactions[out_rows]
+    fair = side.holding_out(gone["user_index"].to_numpy(), gone["artist_index"].to_numpy())
+    rec = ImplicitRecommender(ImplicitConfig(**settings)).fit(
+        fit["user_index"], fit["artist_index"], fit["weight"], n_users, n_items, side=fair
+    )
+    local = np.searchsorted(held, gone["artist_index"].to_numpy())
+    relevant = pairs_matrix(local, gone["user_index"], len(held), n_users)
+    scorers = _scorers(rec, fit, fair, held, params.seed)
+    k = params.k
+    metrics = {name: _mean(_top(s, k), relevant, k) for name, s in scorers.items()}
+    report = {
+        "checked": True,
+        "held_out_artists": len(held),
+        "held_out_pairs": len(gone),
+        "share": params.share,
+        "k": k,
+        "models": metrics,
+        "tags_left_on_held_out": int(np.isin(fair.tag_items, held).sum()),
+    } | can
+    logger.info(
+        "Cold start: %d artists held out entirely; their listeners found from tags, recall@%d "
+        "%.3f (tag profile %.3f, most active %.3f, random %.3f)",
+        len(held), k, *(metrics[n][f"recall@{k}"] for n in scorers),
+    )  # fmt: skip
+    return report
+
+
+TAG_ONLY_COLUMNS = [
+    "artist_id",
+    "artist_name",
+    "artist_tags",
+    "rank",
+    "similar_artist_id",
+    "similar_artist_name",
+    "similarity",
+    "from_tags",
+]
+
+
+def tag_only_artists(
+    implicit: ImplicitRecommender,
+    tag_only_input: pd.DataFrame,
+    artist_map: pd.DataFrame,
+    tag_map: pd.DataFrame,
+    params: RecommendParams,
+) -> pd.DataFrame:
+    """Artists below the play-count filter, given vectors from their tags by the fitted model
+    (``vectors_from_tags``), each with the ``similar_n`` model artists nearest it by cosine:
+    the catalogue a listener can now be pointed to, flagged ``from_tags``."""
+    if implicit.tag_vectors is None or not len(tag_only_input):
+        return pd.DataFrame(columns=TAG_ONLY_COLUMNS)
+    ids, local = np.unique(tag_only_input["artist_id"].to_numpy(), return_inverse=True)
+    side = SideInformation.build(
+        (tag_only_input["user_index"].to_numpy(), local, tag_only_input["tag_index"].to_numpy()),
+        n_tags=len(implicit.tag_vectors),
+    )
+    vectors, _ = implicit.vectors_from_tags(*_swap(side.tag_pairs(len(ids))))
+    known = implicit.fitted.item_factors.weight.detach()
+    known = known / known.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    n = min(params.similar_n, len(known))
+    size = rows_per_batch(len(known), params.memory_budget_mb)
+    parts = [top_k_rows(vectors[s : s + size] @ known.T, n) for s in range(0, len(ids), size)]
+    sims = torch.cat([p[0] for p in parts]).numpy()
+    index = torch.cat([p[1] for p in parts]).numpy()
+    names = tag_only_input.drop_duplicates("artist_id").set_index("artist_id")["artist_name"]
+    frame = tag_only_input.assign(artist_index=local)
+    tags = artist_tags(frame, tag_map, len(ids), params.tags_shown)
+    keys = {"artist_id": ids, "artist_name": names.reindex(ids).to_numpy(), "artist_tags": tags}
+    table = top_n_table(index, sims, artist_map, keys, "similarity", prefix="similar_")
+    logger.info(
+        "%d artists below the play-count filter given vectors from their tags "
+        "(the model's catalogue: %d artists, with them %d)",
+        len(ids), implicit.n_items, implicit.n_items + len(ids),
+    )  # fmt: skip
+    return table.assign(from_tags=True)[TAG_ONLY_COLUMNS]
+
+
+def _swap(pairs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """``tag_pairs``' (tag, artist, percent) as ``vectors_from_tags`` takes them."""
+    tags, items, percent = pairs
+    return items, tags, percent
