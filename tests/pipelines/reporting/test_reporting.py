@@ -335,6 +335,29 @@ def test_report_has_every_figure_table_and_file(biases: pd.DataFrame) -> None:
     assert "<code>alpha</code> 27.5" in page[first:rating]
     assert "NDCG@10: the same hits weighted by place" in page and "P@10: of the 10 artists" in page
     assert "Mean squared error (MSE)" in page[rating:]
+    assert "artists too rare to train on" not in page  # no side files: no such section
+
+
+def test_the_page_shows_the_cold_start_check_and_the_tag_only_artists() -> None:
+    cold = {
+        "checked": True, "held_out_artists": 283, "k": 10,
+        "models": {"implicit": {"recall@10": 0.164, "ndcg@10": 0.268},
+                   "random": {"recall@10": 0.008, "ndcg@10": 0.015}},
+        "recommendable_artists": {"plays_only": 2828, "with_tags": 11834},
+    }  # fmt: skip
+    tag_only = pd.DataFrame(
+        {
+            "artist_id": [1, 1], "artist_name": ["MALICE MIZER"] * 2,
+            "artist_tags": ["j-rock, visual kei"] * 2, "rank": [1, 2],
+            "similar_artist_id": [8, 9], "similar_artist_name": ["DIR EN GREY", "X JAPAN"],
+            "similarity": [0.9, 0.8], "from_tags": [True, True],
+        }
+    )  # fmt: skip
+    section = page_module._side_section(cold, tag_only)
+    assert "283 tagged artists were held out entirely" in section
+    assert "2,828 from plays alone" in section and "11,834 with the tags" in section
+    assert "0.164" in section and "MALICE MIZER" in section and "DIR EN GREY" in section
+    assert page_module._side_section({"checked": False}, None) == ""
 
 
 def test_the_page_says_when_the_factors_do_not_beat_the_baseline_and_formats_numbers() -> None:

@@ -128,6 +128,8 @@ class ReportContent:
     table_rows: int
     run: dict[str, str]
     implicit: dict[str, Any] | None = None  # the settings the recommending model was fitted with
+    cold_start: dict[str, Any] | None = None  # cold_start.json (side files)
+    tag_only: pd.DataFrame | None = None  # artists below the filter, vectors from their tags
 
 
 def build_report(
@@ -143,6 +145,8 @@ def build_report(
     implicit: dict[str, Any],
     examples: pd.DataFrame,
     run: dict[str, str],
+    cold_start: dict[str, Any] | None = None,
+    tag_only: pd.DataFrame | None = None,
     **images: Image | Figure,
 ) -> str:
     """The page from persisted outputs only, so `--from-nodes reporting.build_report` rebuilds it."""
@@ -170,6 +174,8 @@ def build_report(
         table_rows=params.table_rows,
         run=run,
         implicit=implicit,
+        cold_start=cold_start,
+        tag_only=tag_only,
     )
     return render_report(content)
 
@@ -383,6 +389,43 @@ list's artists in one co-listening embedding shared by every model.</p>
 """
 
 
+COLD_LABELS = {
+    "implicit": "PMF, implicit objective (vectors from tags)",
+    "tag_profile": "tag profile (listener's tag shares x the artist's)",
+    "active_listeners": "most active listeners",
+    "random": "random",
+}
+
+
+def _side_section(cold: dict[str, Any] | None, tag_only: pd.DataFrame | None) -> str:
+    """Artists too rare to train on: the cold-start check and the artists tags bring in."""
+    if not cold or not cold.get("checked"):
+        return ""
+    k = cold["k"]
+    rows = [
+        {"scored by": COLD_LABELS.get(name, name), **{m: v for m, v in scores.items()}}
+        for name, scores in cold["models"].items()
+    ]
+    counts = cold["recommendable_artists"]
+    examples = ""
+    if tag_only is not None and len(tag_only):
+        first = tag_only[tag_only["artist_id"].isin(tag_only["artist_id"].unique()[:5])]
+        shown = first[first["rank"] <= 3][
+            ["artist_name", "artist_tags", "rank", "similar_artist_name", "similarity"]
+        ]
+        examples = f"<h3>Artists below the filter, placed by their tags</h3>{_table(shown)}"
+    return f"""<h2>Tags: artists too rare to train on</h2>
+<p>{cold["held_out_artists"]:,} tagged artists were held out entirely (all their plays, and the tags
+their own listeners gave them); the model gave each a vector from the tags others gave it, then
+ranked every listener for it. Recall@{k} and NDCG@{k} of each artist's real listeners:</p>
+{_table(pd.DataFrame(rows))}
+<p>Artists that can be recommended or found as similar: {counts["plays_only"]:,} from plays alone,
+{counts["with_tags"]:,} with the tags (<code>tag_only_artists.parquet</code>, flagged
+<code>from_tags</code>).</p>
+{examples}
+"""
+
+
 def render_report(content: ReportContent) -> str:
     """One page that explains the run without the code: parameters, data, figures, metrics, artists."""
     summary, metrics, ranking = content.summary, content.metrics, content.ranking
@@ -410,6 +453,7 @@ run's parameters.</p>
 <p>A few listeners' most-played artists beside what the model recommends them.</p>
 {_table(examples)}
 {_beyond_section(ranking)}
+{_side_section(content.cold_start, content.tag_only)}
 <h2>The article's rating model</h2>
 <p>Probabilistic matrix factorisation of Last.fm play counts: each (user, artist) rating is predicted
 as <code>mean + user bias + artist bias + user vector · artist vector</code>, trained on
