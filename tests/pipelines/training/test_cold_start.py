@@ -108,9 +108,8 @@ def test_an_artist_below_the_filter_gets_a_vector_and_neighbours_from_its_tags(g
         {"artist_id": 100 + np.arange(id_index["n_items"]), "artist_index": np.arange(300)}
     ).assign(artist_name=lambda f: "a" + f["artist_id"].astype(str))
     tag_map = pd.DataFrame({"tag_index": range(15), "tag": [f"g{i}" for i in range(15)]})
-    table = tag_only_artists(
-        rec, tag_only, artist_map, tag_map, RecommendParams("implicit", 5, 5, 1.0)
-    )
+    params = RecommendParams("implicit", 5, 5, 1.0)
+    table, reverse = tag_only_artists(rec, tag_only, artist_map, tag_map, params)
     assert table["from_tags"].all() and set(table["artist_id"]) == {9001, 9002}
     first = table[table["artist_id"] == 9001]
     assert first["artist_tags"].iloc[0] == f"g{genre[0]}"
@@ -118,10 +117,10 @@ def test_an_artist_below_the_filter_gets_a_vector_and_neighbours_from_its_tags(g
     nearest = first["similar_artist_id"].to_numpy() - 100
     assert (genre[nearest].to_numpy() == genre[0]).mean() >= 0.8
     assert first["similarity"].is_monotonic_decreasing
-    assert tag_only_artists(
-        ImplicitRecommender(ImplicitConfig(**SETTINGS)).fit([0, 1], [0, 1], [1.0, 2.0]),
-        tag_only,
-        artist_map,
-        tag_map,
-        RecommendParams("implicit", 5, 5, 1.0),
-    ).empty  # fmt: skip  (a model fitted without tags has no tag vectors)
+    # and the other way: a model artist's nearest below-filter artists, the one of its genre first
+    mine = reverse[reverse["artist_id"] == 100]
+    assert len(mine) == 2 and mine["similar_artist_id"].iloc[0] == 9001
+    assert mine["similar_artist_tags"].iloc[0] == f"g{genre[0]}" and reverse["from_tags"].all()
+    plain = ImplicitRecommender(ImplicitConfig(**SETTINGS)).fit([0, 1], [0, 1], [1.0, 2.0])
+    empty = tag_only_artists(plain, tag_only, artist_map, tag_map, params)
+    assert empty[0].empty and empty[1].empty  # a model fitted without tags has no tag vectors

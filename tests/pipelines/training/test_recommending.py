@@ -353,7 +353,7 @@ def test_a_run_with_side_information_fits_it_and_records_it(model_input, rating_
     assert side["tag_assignments"] == len(tags) and side["friend_rows"] == 4
     cold = out["cold_start_metrics"]
     assert cold["checked"] and cold["tags_left_on_held_out"] == 0  # the tags were all leaks
-    assert out["tag_only_artists"].empty  # no artist below the filter here
+    assert out["tag_only_artists"].empty and out["similar_tag_only_artists"].empty  # none here
     assert out["ranking_metrics"]["models"]["implicit"]["ndcg@5"] > 0
 
 

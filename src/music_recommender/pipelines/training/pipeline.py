@@ -42,6 +42,7 @@ OUTPUTS = {
     "similar_artists",
     "cold_start_metrics",
     "tag_only_artists",
+    "similar_tag_only_artists",
 }
 
 

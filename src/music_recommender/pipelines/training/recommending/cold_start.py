@@ -161,18 +161,47 @@ TAG_ONLY_COLUMNS = [
 ]
 
 
+REVERSE_COLUMNS = [
+    "artist_id",
+    "artist_name",
+    "rank",
+    "similar_artist_id",
+    "similar_artist_name",
+    "similar_artist_tags",
+    "similarity",
+    "from_tags",
+]
+
+
+def _unit(vectors: torch.Tensor) -> torch.Tensor:
+    return vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _nearest(
+    queries: torch.Tensor, targets: torch.Tensor, n: int, budget_mb: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cosines, rows) of each query's ``n`` nearest targets, in batches under the budget."""
+    queries, targets = _unit(queries), _unit(targets)
+    size = rows_per_batch(len(targets), budget_mb)
+    parts = [
+        top_k_rows(queries[s : s + size] @ targets.T, min(n, len(targets)))
+        for s in range(0, len(queries), size)
+    ]
+    return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()
+
+
 def tag_only_artists(
     implicit: ImplicitRecommender,
     tag_only_input: pd.DataFrame,
     artist_map: pd.DataFrame,
     tag_map: pd.DataFrame,
     params: RecommendParams,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Artists below the play-count filter, given vectors from their tags by the fitted model
-    (``vectors_from_tags``), each with the ``similar_n`` model artists nearest it by cosine:
-    the catalogue a listener can now be pointed to, flagged ``from_tags``."""
+    (``vectors_from_tags``): (each with the ``similar_n`` model artists nearest it, each model
+    artist with the ``similar_n`` such artists nearest it), by cosine, flagged ``from_tags``."""
     if implicit.tag_vectors is None or not len(tag_only_input):
-        return pd.DataFrame(columns=TAG_ONLY_COLUMNS)
+        return pd.DataFrame(columns=TAG_ONLY_COLUMNS), pd.DataFrame(columns=REVERSE_COLUMNS)
     ids, local = np.unique(tag_only_input["artist_id"].to_numpy(), return_inverse=True)
     side = SideInformation.build(
         (tag_only_input["user_index"].to_numpy(), local, tag_only_input["tag_index"].to_numpy()),
@@ -180,24 +209,28 @@ def tag_only_artists(
     )
     vectors, _ = implicit.vectors_from_tags(*_swap(side.tag_pairs(len(ids))))
     known = implicit.fitted.item_factors.weight.detach()
-    known = known / known.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    n = min(params.similar_n, len(known))
-    size = rows_per_batch(len(known), params.memory_budget_mb)
-    parts = [top_k_rows(vectors[s : s + size] @ known.T, n) for s in range(0, len(ids), size)]
-    sims = torch.cat([p[0] for p in parts]).numpy()
-    index = torch.cat([p[1] for p in parts]).numpy()
     names = tag_only_input.drop_duplicates("artist_id").set_index("artist_id")["artist_name"]
-    frame = tag_only_input.assign(artist_index=local)
-    tags = artist_tags(frame, tag_map, len(ids), params.tags_shown)
+    tags = artist_tags(
+        tag_only_input.assign(artist_index=local), tag_map, len(ids), params.tags_shown
+    )
     keys = {"artist_id": ids, "artist_name": names.reindex(ids).to_numpy(), "artist_tags": tags}
+    sims, index = _nearest(vectors, known, params.similar_n, params.memory_budget_mb)
     table = top_n_table(index, sims, artist_map, keys, "similarity", prefix="similar_")
+    own = pd.DataFrame({"artist_index": np.arange(len(ids)), **keys})
+    artists = artist_map.sort_values("artist_index")
+    back = {c: artists[c].to_numpy() for c in ("artist_id", "artist_name")}
+    sims, index = _nearest(known, vectors, params.similar_n, params.memory_budget_mb)
+    reverse = top_n_table(index, sims, own, back, "similarity", prefix="similar_")
+    reverse["similar_artist_tags"] = tags[index.ravel()[np.isfinite(sims.ravel())]]
     logger.info(
         "%d artists below the play-count filter given vectors from their tags "
         "(the model's catalogue: %d artists, with them %d)",
         len(ids), implicit.n_items, implicit.n_items + len(ids),
     )  # fmt: skip
-    return table.assign(from_tags=True)[TAG_ONLY_COLUMNS]
+    return (
+        table.assign(from_tags=True)[TAG_ONLY_COLUMNS],
+        reverse.assign(from_tags=True)[REVERSE_COLUMNS],
+    )
 
 
 def _swap(pairs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:

@@ -155,7 +155,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         Node(
             tag_only_artists,
             ["implicit_model", "tag_only_input", "artist_map", "tag_map", "params:recommend"],
-            "tag_only_artists",
+            ["tag_only_artists", "similar_tag_only_artists"],
             name="tag_only_artists",
         ),
         holdout_pipeline(),
@@ -187,5 +187,6 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "index_quality",
             "cold_start_metrics",
             "tag_only_artists",
+            "similar_tag_only_artists",
         },
     )
