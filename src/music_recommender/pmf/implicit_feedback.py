@@ -36,8 +36,10 @@ from music_recommender.pmf.solver import (
     confidence,
     initial_rows,
     regularisation,
+    side_row_weights,
     solve_side,
     sweep,
+    tag_confidence,
     unplayed_weights,
 )
 from music_recommender.pmf.trainer import resolve_device
@@ -95,8 +97,7 @@ def _with_tags(
     if side is None or not side.has_tags or not config.tag_weight:
         return users, items, conf, 0
     tags, tagged, percent = side.tag_pairs(model.n_items)
-    strength = torch.log1p(torch.from_numpy(percent).float()).to(conf.device)
-    tag_conf = config.tag_weight * (1.0 + config.tag_alpha * strength)
+    tag_conf = tag_confidence(percent, config).to(conf.device)
     rows = np.concatenate([users, model.n_users + tags])
     return rows, np.concatenate([items, tagged]), torch.cat([conf, tag_conf]), side.n_tags
 
@@ -122,8 +123,7 @@ def _prepare(
         torch.as_tensor(np.bincount(items_np, minlength=model.n_items), device=device),
         config.negative_exponent,
     )
-    own = torch.ones(n_rows, device=device)
-    own[model.n_users :] = config.tag_weight
+    own = side_row_weights(model.n_users, n_rows, config, device)
     by_user = PlayedPairs.build(rows, cols, conf, own, item_negative)
     by_item = PlayedPairs.build(cols, rows, conf, item_negative, own)
     friends = None
@@ -412,10 +412,8 @@ def fold_in_items(
     device = model.user_factors.weight.device
     listeners = torch.cat([model.user_factors.weight, model.user_bias.weight], dim=1)
     other = torch.cat([listeners, tag_table.to(device)], dim=0)
-    weight_other = torch.ones(len(other), device=device)
-    weight_other[model.n_users :] = config.tag_weight
-    strength = torch.log1p(torch.as_tensor(np.asarray(percent), dtype=torch.float32))
-    conf = (config.tag_weight * (1.0 + config.tag_alpha * strength)).to(device)
+    weight_other = side_row_weights(model.n_users, len(other), config, device)
+    conf = tag_confidence(percent, config).to(device)
     ones_own = torch.ones(n_new, device=device)
     pairs = PlayedPairs.build(items, model.n_users + tags, conf, ones_own, weight_other)
     reg = regularisation(config, device, np.bincount(items, minlength=n_new))

@@ -137,6 +137,24 @@ def confidence(users: Any, plays: Any, alpha: float, plays_scale: str) -> torch.
     return 1.0 + alpha * torch.log1p(torch.tensor(plays, dtype=torch.float32))  # a copy
 
 
+def tag_confidence(percent: Any, config: ImplicitConfig) -> torch.Tensor:
+    """A (tag, artist) pair's confidence, ``tag_weight * (1 + tag_alpha * log1p(percent))``
+    (``percent``: of the artist's tag assignments that carry the tag); unplayed, it weighs
+    ``tag_weight``."""
+    strength = torch.log1p(torch.as_tensor(np.asarray(percent), dtype=torch.float32))
+    return config.tag_weight * (1.0 + config.tag_alpha * strength)
+
+
+def side_row_weights(
+    n_users: int, n_rows: int, config: ImplicitConfig, device: Any
+) -> torch.Tensor:
+    """The unplayed weight of each row on the listeners' side: 1 for a listener, ``tag_weight``
+    for a tag row (below the listeners)."""
+    weights = torch.ones(n_rows, device=device)
+    weights[n_users:] = config.tag_weight
+    return weights
+
+
 @dataclass(frozen=True)
 class _Tile:
     """The pairs whose other-side index falls in ``[offset, offset + width)``, as CSR."""
