@@ -32,6 +32,7 @@ class RecommendParams:
     # Rank by score - popularity_penalty * log(1 + listeners): 0 = the plain lists.
     popularity_penalty: float = 0.0
     tags_shown: int = 3  # each artist's most assigned tags in similar_artists (side files)
+    tag_only_n: int = 3  # artists below the filter suggested to each listener, from their tags
 
     def __post_init__(self) -> None:
         check_field_types(self, "training.recommending.recommend")
@@ -50,6 +51,10 @@ class RecommendParams:
                 raise ValueError(
                     f"training.recommending.recommend.{name} must be > 0; got {getattr(self, name)!r}"
                 )
+        if self.tag_only_n < 1:
+            raise ValueError(
+                f"training.recommending.recommend.tag_only_n must be >= 1; got {self.tag_only_n!r}"
+            )
         if self.tags_shown < 0:
             raise ValueError(
                 f"training.recommending.recommend.tags_shown must be >= 0; got {self.tags_shown!r}"

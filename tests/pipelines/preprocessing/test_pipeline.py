@@ -38,6 +38,7 @@ OUTPUTS = {
     "data/05_model_input/tag_input.parquet",
     "data/05_model_input/friend_input.parquet",
     "data/05_model_input/tag_only_input.parquet",
+    "data/05_model_input/tag_only_plays.parquet",
     "data/05_model_input/train_ratings.parquet",
     "data/05_model_input/validation_ratings.parquet",
     "data/05_model_input/test_ratings.parquet",

@@ -121,8 +121,9 @@ def test_side_model_input_numbers_rows_as_the_model_does() -> None:
     user_map = pd.DataFrame({"user_id": [2, 3], "user_index": [0, 1]})
     artist_map = pd.DataFrame({"artist_id": [51, 52], "artist_index": [0, 1]})
     artists = pd.DataFrame({"artist_id": [51, 52, 53], "artist_name": ["a", "b", "c"]})
-    tag_input, friend_input, tag_map, tag_only = side_model_input(
-        tagged, friends, tags, user_map, artist_map, artists
+    plays = pd.DataFrame({"user_id": [2, 3, 3], "artist_id": [51, 53, 51], "weight": [1, 2, 3]})
+    tag_input, friend_input, tag_map, tag_only, _ = side_model_input(
+        tagged, friends, tags, user_map, artist_map, artists, plays
     )
     # artist 53 has no row (below the filter): its tag is not model input; listener 9 has none
     # either, yet their tag still describes artist 52 (user_index -1).
@@ -150,8 +151,7 @@ def test_no_side_files_give_empty_model_input() -> None:
     empty = validate_side_files(_friends([]), _tagged([]), _tags([]), USERS, ARTISTS)
     user_map = pd.DataFrame({"user_id": [2, 3, 4], "user_index": [0, 1, 2]})
     artist_map = pd.DataFrame({"artist_id": [51, 52, 53], "artist_index": [0, 1, 2]})
-    tag_input, friend_input, tag_map, tag_only = side_model_input(
-        empty[1], empty[0], empty[2], user_map, artist_map
-    )
-    assert len(tag_input) == len(friend_input) == len(tag_map) == len(tag_only) == 0
+    tables = side_model_input(empty[1], empty[0], empty[2], user_map, artist_map)
+    assert all(len(t) == 0 for t in tables)
+    tag_input = tables[0]
     assert list(tag_input.columns) == ["user_index", "artist_index", "tag_index"]

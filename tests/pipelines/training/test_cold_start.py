@@ -108,8 +108,12 @@ def test_an_artist_below_the_filter_gets_a_vector_and_neighbours_from_its_tags(g
         {"artist_id": 100 + np.arange(id_index["n_items"]), "artist_index": np.arange(300)}
     ).assign(artist_name=lambda f: "a" + f["artist_id"].astype(str))
     tag_map = pd.DataFrame({"tag_index": range(15), "tag": [f"g{i}" for i in range(15)]})
-    params = RecommendParams("implicit", 5, 5, 1.0)
-    table, reverse = tag_only_artists(rec, tag_only, artist_map, tag_map, params)
+    params = RecommendParams("implicit", 5, 5, 1.0, tag_only_n=1)
+    user_map = pd.DataFrame({"user_id": 500 + np.arange(300), "user_index": np.arange(300)})
+    plays = pd.DataFrame({"user_index": [7], "artist_id": [9001]})  # listener 7 played 9001
+    table, reverse, picks = tag_only_artists(
+        rec, tag_only, plays, artist_map, user_map, tag_map, params
+    )
     assert table["from_tags"].all() and set(table["artist_id"]) == {9001, 9002}
     first = table[table["artist_id"] == 9001]
     assert first["artist_tags"].iloc[0] == f"g{genre[0]}"
@@ -122,5 +126,11 @@ def test_an_artist_below_the_filter_gets_a_vector_and_neighbours_from_its_tags(g
     assert len(mine) == 2 and mine["similar_artist_id"].iloc[0] == 9001
     assert mine["similar_artist_tags"].iloc[0] == f"g{genre[0]}" and reverse["from_tags"].all()
     plain = ImplicitRecommender(ImplicitConfig(**SETTINGS)).fit([0, 1], [0, 1], [1.0, 2.0])
-    empty = tag_only_artists(plain, tag_only, artist_map, tag_map, params)
-    assert empty[0].empty and empty[1].empty  # a model fitted without tags has no tag vectors
+    # each listener's pick among the two: the one of their genre, never one they played
+    taste = interactions.groupby("user_index")["artist_index"].first().map(genre)
+    fans = np.flatnonzero(taste.to_numpy() == genre[0])
+    pick = picks.set_index("user_id")["artist_id"]
+    assert (pick[500 + fans[fans != 7]] == 9001).mean() >= 0.8 and pick[507] != 9001
+    assert picks["from_tags"].all() and len(picks) == 300
+    empty = tag_only_artists(plain, tag_only, plays, artist_map, user_map, tag_map, params)
+    assert all(t.empty for t in empty)  # a model fitted without tags has no tag vectors

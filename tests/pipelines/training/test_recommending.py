@@ -142,6 +142,7 @@ def _run_recommending(
             {"artist_id": [], "artist_name": [], "user_index": [], "tag_index": []}
         ),
         "params:recommending.cold_start": ColdStartParams(0.1, 5, 0),
+        "tag_only_plays": pd.DataFrame({"user_index": [], "artist_id": []}),
         "tag_input": tag_input,
         "friend_input": friend_input,
         "tag_map": pd.DataFrame(
@@ -353,7 +354,7 @@ def test_a_run_with_side_information_fits_it_and_records_it(model_input, rating_
     assert side["tag_assignments"] == len(tags) and side["friend_rows"] == 4
     cold = out["cold_start_metrics"]
     assert cold["checked"] and cold["tags_left_on_held_out"] == 0  # the tags were all leaks
-    assert out["tag_only_artists"].empty and out["similar_tag_only_artists"].empty  # none here
+    assert out["tag_only_artists"].empty and out["tag_only_recommendations"].empty  # none here
     assert out["ranking_metrics"]["models"]["implicit"]["ndcg@5"] > 0
 
 

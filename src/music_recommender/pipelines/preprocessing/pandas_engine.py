@@ -178,6 +178,12 @@ def sorted_ids(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.sort(frame[column].unique())
 
 
+def pairs_of_artists(frame: pd.DataFrame, artist_ids: np.ndarray) -> pd.DataFrame:
+    """The (user_id, artist_id) rows of these artists (as pandas)."""
+    rows = frame[frame["artist_id"].isin(artist_ids)]
+    return rows[["user_id", "artist_id"]].reset_index(drop=True)
+
+
 def index_ids(
     user_artists: pd.DataFrame, artists: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -47,6 +47,7 @@ OUTPUTS = {
     "friend_input",
     "tag_map",
     "tag_only_input",
+    "tag_only_plays",
 }
 
 
@@ -73,8 +74,16 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         ),
         Node(
             side_model_input,
-            ["tag_assignments", "friendships", "tags", "user_map", "artist_map", "artists"],
-            ["tag_input", "friend_input", "tag_map", "tag_only_input"],
+            [
+                "tag_assignments",
+                "friendships",
+                "tags",
+                "user_map",
+                "artist_map",
+                "artists",
+                "user_artists",
+            ],
+            ["tag_input", "friend_input", "tag_map", "tag_only_input", "tag_only_plays"],
             name="side_model_input",
         ),
         Node(describe_ids, ["user_map", "artist_map"], "id_index", name="describe_ids"),

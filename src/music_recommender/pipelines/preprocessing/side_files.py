@@ -154,7 +154,8 @@ def side_model_input(
     user_map: pd.DataFrame,
     artist_map: pd.DataFrame,
     artists: pd.DataFrame | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    user_artists: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(tag assignments on the model's artists as rows, friendships between its listeners as
     rows, the tag map, the tags of artists the model has no row for): what the implicit fit
     takes as side information (``pmf.side``), and what gives a tag-only artist its vector.
@@ -162,7 +163,8 @@ def side_model_input(
     A tagging listener the filter removed keeps their tags (``user_index`` -1): they still
     describe the artist. Tags are numbered over those on the model's artists, by tag id; an
     artist below the play-count filter keeps the tags of that vocabulary (``tag_only_input``,
-    with its name from ``artists``).
+    with its name from ``artists``), and who among the model's listeners played such an artist
+    (``tag_only_plays``, from ``user_artists``: never suggested to them).
     """
     artist_rows = _rows(tagged["artist_id"], artist_map, "artist_id", "artist_index")
     on_model = tagged[artist_rows >= 0]
@@ -184,13 +186,33 @@ def side_model_input(
     )
     tag_map = pd.DataFrame({"tag_index": np.arange(len(used)), "tag_id": used, "tag": names})
     tag_map = tag_map.join(counts, on="tag_index")
-    off_model = tagged[(artist_rows < 0) & np.isin(tagged["tag_id"].to_numpy(), used)]
+    tag_only = _tag_only(tagged[artist_rows < 0], used, artists, user_map)
+    logger.info(
+        "Side information: %s tag assignments (%s tags) on %s artists, %s friendship rows; "
+        "%s artists below the filter carry those tags",
+        f"{len(tag_input):,}", f"{len(used):,}", f"{tag_input['artist_index'].nunique():,}",
+        f"{len(friend_input):,}", f"{tag_only['artist_id'].nunique():,}",
+    )  # fmt: skip
+    return (
+        tag_input,
+        friend_input,
+        tag_map,
+        tag_only,
+        _tag_only_plays(user_artists, tag_only, user_map),
+    )
+
+
+def _tag_only(
+    off_model: pd.DataFrame, used: np.ndarray, artists: pd.DataFrame | None, user_map: pd.DataFrame
+) -> pd.DataFrame:
+    """The tags (of the model's vocabulary ``used``) on artists without a row, with names."""
+    off_model = off_model[np.isin(off_model["tag_id"].to_numpy(), used)]
     names = (
         artists.set_index("artist_id")["artist_name"]
         if artists is not None and len(artists)
         else pd.Series(dtype=object)
     )
-    tag_only = pd.DataFrame(
+    return pd.DataFrame(
         {
             "artist_id": off_model["artist_id"].to_numpy(dtype=np.int64),
             "artist_name": names.reindex(off_model["artist_id"]).fillna("").astype(str).to_numpy(),
@@ -198,10 +220,19 @@ def side_model_input(
             "tag_index": np.searchsorted(used, off_model["tag_id"].to_numpy(dtype=np.int64)),
         }
     )
-    logger.info(
-        "Side information: %s tag assignments (%s tags) on %s artists, %s friendship rows; "
-        "%s artists below the filter carry those tags",
-        f"{len(tag_input):,}", f"{len(used):,}", f"{tag_input['artist_index'].nunique():,}",
-        f"{len(friend_input):,}", f"{tag_only['artist_id'].nunique():,}",
-    )  # fmt: skip
-    return tag_input, friend_input, tag_map, tag_only
+
+
+def _tag_only_plays(
+    user_artists: Any, tag_only: pd.DataFrame, user_map: pd.DataFrame
+) -> pd.DataFrame:
+    """(user_index, artist_id) of the model's listeners who played a tag-only artist: below the
+    filter, each such artist has fewer than its minimum of listeners, so this stays small."""
+    columns = {"user_index": np.int64, "artist_id": np.int64}
+    if user_artists is None or not len(tag_only):
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    ids = np.unique(tag_only["artist_id"].to_numpy())
+    pairs = engine_for(user_artists).pairs_of_artists(user_artists, ids)
+    rows = _rows(pairs["user_id"], user_map, "user_id", "user_index")
+    return pd.DataFrame(
+        {"user_index": rows[rows >= 0], "artist_id": pairs["artist_id"].to_numpy()[rows >= 0]}
+    )

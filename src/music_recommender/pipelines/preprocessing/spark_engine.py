@@ -190,6 +190,14 @@ def sorted_ids(frame: DataFrame, column: str) -> np.ndarray:
     return np.sort(ids)
 
 
+def pairs_of_artists(frame: DataFrame, artist_ids: np.ndarray) -> pd.DataFrame:
+    """The (user_id, artist_id) rows of these artists, collected: callers pass artists below the
+    listener filter, so at most (min_listeners - 1) rows each."""
+    ids = [int(a) for a in artist_ids]
+    rows = frame.filter(F.col("artist_id").isin(ids)).select("user_id", "artist_id")
+    return rows.toPandas().astype(np.int64)
+
+
 def index_ids(
     plays: DataFrame, artists: pd.DataFrame
 ) -> tuple[DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -21,6 +21,7 @@ INPUTS = {
     "tag_input",
     "tag_map",
     "tag_only_input",
+    "tag_only_plays",
     "friend_input",
     "user_map",
     "id_index",
@@ -43,6 +44,7 @@ OUTPUTS = {
     "cold_start_metrics",
     "tag_only_artists",
     "similar_tag_only_artists",
+    "tag_only_recommendations",
 }
 
 

@@ -190,46 +190,104 @@ def _nearest(
     return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()
 
 
-def tag_only_artists(
-    implicit: ImplicitRecommender,
-    tag_only_input: pd.DataFrame,
-    artist_map: pd.DataFrame,
-    tag_map: pd.DataFrame,
-    params: RecommendParams,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Artists below the play-count filter, given vectors from their tags by the fitted model
-    (``vectors_from_tags``): (each with the ``similar_n`` model artists nearest it, each model
-    artist with the ``similar_n`` such artists nearest it), by cosine, flagged ``from_tags``."""
-    if implicit.tag_vectors is None or not len(tag_only_input):
-        return pd.DataFrame(columns=TAG_ONLY_COLUMNS), pd.DataFrame(columns=REVERSE_COLUMNS)
+PICK_COLUMNS = ["user_id", "rank", "artist_id", "artist_name", "artist_tags", "score", "from_tags"]
+
+
+@dataclass(frozen=True)
+class _TagOnly:
+    """The artists below the filter, with their vectors from tags (local rows 0..n-1)."""
+
+    keys: dict[str, np.ndarray]  # artist_id, artist_name, artist_tags
+    vectors: torch.Tensor
+    biases: torch.Tensor
+
+
+def _from_tags(
+    implicit: ImplicitRecommender, tag_only_input: pd.DataFrame, tag_map: pd.DataFrame, shown: int
+) -> _TagOnly:
     ids, local = np.unique(tag_only_input["artist_id"].to_numpy(), return_inverse=True)
     side = SideInformation.build(
         (tag_only_input["user_index"].to_numpy(), local, tag_only_input["tag_index"].to_numpy()),
         n_tags=len(implicit.tag_vectors),
     )
-    vectors, _ = implicit.vectors_from_tags(*_swap(side.tag_pairs(len(ids))))
-    known = implicit.fitted.item_factors.weight.detach()
+    vectors, biases = implicit.vectors_from_tags(*_swap(side.tag_pairs(len(ids))))
     names = tag_only_input.drop_duplicates("artist_id").set_index("artist_id")["artist_name"]
-    tags = artist_tags(
-        tag_only_input.assign(artist_index=local), tag_map, len(ids), params.tags_shown
-    )
+    tags = artist_tags(tag_only_input.assign(artist_index=local), tag_map, len(ids), shown)
     keys = {"artist_id": ids, "artist_name": names.reindex(ids).to_numpy(), "artist_tags": tags}
-    sims, index = _nearest(vectors, known, params.similar_n, params.memory_budget_mb)
-    table = top_n_table(index, sims, artist_map, keys, "similarity", prefix="similar_")
-    own = pd.DataFrame({"artist_index": np.arange(len(ids)), **keys})
+    return _TagOnly(keys, vectors, biases)
+
+
+def _picks(
+    implicit: ImplicitRecommender,
+    found: _TagOnly,
+    plays: pd.DataFrame,
+    user_map: pd.DataFrame,
+    params: RecommendParams,
+) -> pd.DataFrame:
+    """Each listener's ``tag_only_n`` best artists among those below the filter (score: their
+    vector . the listener's + the artist's bias), never one they played."""
+    ids = found.keys["artist_id"]
+    played = pairs_matrix(
+        plays["user_index"], np.searchsorted(ids, plays["artist_id"]), implicit.n_users, len(ids)
+    )
+    users = user_map.sort_values("user_index")
+    rows = users["user_index"].to_numpy(dtype=np.int64, copy=True)  # torch indexes a copy
+    model = implicit.fitted
+    n = min(params.tag_only_n, len(ids))
+    size = rows_per_batch(len(ids), params.memory_budget_mb)
+    parts = []
+    for start in range(0, len(rows), size):
+        batch = rows[start : start + size]
+        with torch.no_grad():
+            scores = model.user_factors.weight[batch] @ found.vectors.T + found.biases[None, :]
+        seen = played[batch].tocoo()
+        scores[torch.from_numpy(seen.row.astype(np.int64)), seen.col.astype(np.int64)] = -torch.inf
+        parts.append(top_k_rows(scores, n))
+    sims = torch.cat([p[0] for p in parts]).numpy()
+    index = torch.cat([p[1] for p in parts]).numpy()
+    own = pd.DataFrame({"artist_index": np.arange(len(ids)), **found.keys})
+    table = top_n_table(index, sims, own, {"user_id": users["user_id"].to_numpy()}, "score")
+    table["artist_tags"] = found.keys["artist_tags"][index.ravel()[np.isfinite(sims.ravel())]]
+    return table.assign(from_tags=True)[PICK_COLUMNS]
+
+
+def tag_only_artists(
+    implicit: ImplicitRecommender,
+    tag_only_input: pd.DataFrame,
+    tag_only_plays: pd.DataFrame,
+    artist_map: pd.DataFrame,
+    user_map: pd.DataFrame,
+    tag_map: pd.DataFrame,
+    params: RecommendParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Artists below the play-count filter, given vectors from their tags by the fitted model
+    (``vectors_from_tags``), flagged ``from_tags``: (each with the ``similar_n`` model artists
+    nearest it, each model artist with the ``similar_n`` such artists nearest it, each
+    listener's ``tag_only_n`` best of them)."""
+    if implicit.tag_vectors is None or not len(tag_only_input):
+        empty = (TAG_ONLY_COLUMNS, REVERSE_COLUMNS, PICK_COLUMNS)
+        return tuple(pd.DataFrame(columns=c) for c in empty)  # type: ignore[return-value]
+    found = _from_tags(implicit, tag_only_input, tag_map, params.tags_shown)
+    known = implicit.fitted.item_factors.weight.detach()
+    sims, index = _nearest(found.vectors, known, params.similar_n, params.memory_budget_mb)
+    table = top_n_table(index, sims, artist_map, found.keys, "similarity", prefix="similar_")
+    own = pd.DataFrame({"artist_index": np.arange(len(found.vectors)), **found.keys})
     artists = artist_map.sort_values("artist_index")
     back = {c: artists[c].to_numpy() for c in ("artist_id", "artist_name")}
-    sims, index = _nearest(known, vectors, params.similar_n, params.memory_budget_mb)
+    sims, index = _nearest(known, found.vectors, params.similar_n, params.memory_budget_mb)
     reverse = top_n_table(index, sims, own, back, "similarity", prefix="similar_")
-    reverse["similar_artist_tags"] = tags[index.ravel()[np.isfinite(sims.ravel())]]
+    reverse["similar_artist_tags"] = found.keys["artist_tags"][
+        index.ravel()[np.isfinite(sims.ravel())]
+    ]
     logger.info(
         "%d artists below the play-count filter given vectors from their tags "
         "(the model's catalogue: %d artists, with them %d)",
-        len(ids), implicit.n_items, implicit.n_items + len(ids),
+        len(own), implicit.n_items, implicit.n_items + len(own),
     )  # fmt: skip
     return (
         table.assign(from_tags=True)[TAG_ONLY_COLUMNS],
         reverse.assign(from_tags=True)[REVERSE_COLUMNS],
+        _picks(implicit, found, tag_only_plays, user_map, params),
     )
 
 

@@ -154,8 +154,16 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         ),
         Node(
             tag_only_artists,
-            ["implicit_model", "tag_only_input", "artist_map", "tag_map", "params:recommend"],
-            ["tag_only_artists", "similar_tag_only_artists"],
+            [
+                "implicit_model",
+                "tag_only_input",
+                "tag_only_plays",
+                "artist_map",
+                "user_map",
+                "tag_map",
+                "params:recommend",
+            ],
+            ["tag_only_artists", "similar_tag_only_artists", "tag_only_recommendations"],
             name="tag_only_artists",
         ),
         holdout_pipeline(),
@@ -177,6 +185,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "friend_input",
             "tag_map",
             "tag_only_input",
+            "tag_only_plays",
         },
         outputs={
             "implicit_model",
@@ -188,5 +197,6 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "cold_start_metrics",
             "tag_only_artists",
             "similar_tag_only_artists",
+            "tag_only_recommendations",
         },
     )
