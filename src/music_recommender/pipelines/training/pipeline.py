@@ -43,7 +43,7 @@ OUTPUTS = {
     "similar_artists",
     "cold_start_metrics",
     "tag_only_artists",
-    "similar_tag_only_artists",
+    "tag_only_similar",
     "tag_only_recommendations",
 }
 

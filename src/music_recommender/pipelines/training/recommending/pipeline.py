@@ -163,7 +163,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 "tag_map",
                 "params:recommend",
             ],
-            ["tag_only_artists", "similar_tag_only_artists", "tag_only_recommendations"],
+            ["tag_only_artists", "tag_only_similar", "tag_only_recommendations"],
             name="tag_only_artists",
         ),
         holdout_pipeline(),
@@ -196,7 +196,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             "index_quality",
             "cold_start_metrics",
             "tag_only_artists",
-            "similar_tag_only_artists",
+            "tag_only_similar",
             "tag_only_recommendations",
         },
     )
