@@ -231,3 +231,32 @@ def test_side_files_in_the_raw_folder_are_read_checked_and_summarised(
     tags = pd.read_parquet(data / "02_intermediate/tags.parquet")
     assert tags["tag"].tolist() == ["rock", "motörhead"]
     assert len(pd.read_parquet(data / "02_intermediate/tag_assignments.parquet")) == 6
+
+
+def test_side_files_in_the_raw_folder_become_model_rows(
+    kedro_project: Path, raw_folder: Path, small_data
+) -> None:
+    plays = small_data.user_artists
+    listeners = plays.groupby("artistID")["userID"].nunique()
+    kept, rare = listeners[listeners >= 5].index, listeners[listeners < 5].index
+    users = sorted(plays["userID"].unique())
+    rows = [f"{users[0]}\t{kept[0]}\t1\t1\t1\t2009", f"{users[1]}\t{kept[0]}\t2\t1\t1\t2009"]
+    rows += [f"{users[2]}\t{rare[0]}\t2\t1\t1\t2009"]  # the small data has 39 such artists
+    header = "userID\tartistID\ttagID\tday\tmonth\tyear"
+    (raw_folder / "user_taggedartists.dat").write_text("\r\n".join([header, *rows]))
+    (raw_folder / "tags.dat").write_bytes(
+        "tagID\ttagValue\r\n1\télectro\r\n2\trock".encode("latin-1")
+    )
+    friends = f"userID\tfriendID\r\n{users[0]}\t{users[1]}\r\n{users[1]}\t{users[0]}"
+    (raw_folder / "user_friends.dat").write_text(friends)
+    _run(kedro_project, raw_folder)
+    data = kedro_project / "data"
+    tag_map = pd.read_csv(data / "03_primary/tag_map.csv", keep_default_na=False)
+    assert tag_map["tag"].tolist() == ["électro", "rock"]  # Latin-1 read as such
+    tag_input = pd.read_parquet(data / "05_model_input/tag_input.parquet")
+    assert len(tag_input) == 2 and tag_input["artist_index"].nunique() == 1
+    assert len(pd.read_parquet(data / "05_model_input/friend_input.parquet")) == 2
+    tag_only = pd.read_parquet(data / "05_model_input/tag_only_input.parquet")
+    assert tag_only["artist_id"].tolist() == [int(rare[0])]  # below the filter, tagged "rock"
+    who = pd.read_parquet(data / "05_model_input/tag_only_plays.parquet")
+    assert len(who) == listeners[rare[0]] >= 1  # its few listeners: never suggested it
