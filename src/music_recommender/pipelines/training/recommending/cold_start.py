@@ -27,6 +27,7 @@ from music_recommender.pmf.ranking import (
     pairs_matrix,
     per_user_metrics,
     rows_per_batch,
+    summary,
     top_k_rows,
 )
 from music_recommender.pmf.recommender import ImplicitRecommender
@@ -55,10 +56,8 @@ class ColdStartParams:
 
 
 def _mean(lists: np.ndarray, relevant: sparse.csr_matrix, k: int) -> dict[str, float]:
-    per = per_user_metrics(lists, relevant, k)
-    rows = max(len(per["rows"]), 1)
-    return {f"recall@{k}": float(per[f"recall@{k}"].sum() / rows),
-            f"ndcg@{k}": float(per[f"ndcg@{k}"].sum() / rows)}  # fmt: skip
+    means = summary(per_user_metrics(lists, relevant, k), lists, relevant.shape[1])
+    return {name: means[name] for name in (f"recall@{k}", f"ndcg@{k}")}
 
 
 def _top(scores: torch.Tensor, k: int) -> np.ndarray:
