@@ -6,6 +6,7 @@ import logging
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DatasetError
@@ -214,3 +215,19 @@ def test_a_download_brings_the_side_files_that_pass_their_check(
         "rock",
         "motörhead",
     ]
+
+
+def test_synthetic_side_files_carry_taste_and_read_back_as_hetrecs(tmp_path: Path) -> None:
+    data = synthetic.generate(n_users=60, n_artists=80, artists_per_user=10, n_factors=3, seed=1)
+    folder = synthetic.write_hetrec(data, tmp_path / "raw", side=True)
+    tags = read_hetrec(folder / "tags.dat", encoding="latin-1")
+    assert "électro 0" in set(tags["tagValue"])  # written in Latin-1, as GroupLens's
+    tagged = read_hetrec(folder / "user_taggedartists.dat")
+    # every artist carries the tags of its two strongest planted factors, nothing else
+    row = np.searchsorted(data.artist_ids, tagged["artistID"].to_numpy())
+    factor = (tagged["tagID"].to_numpy() - 1) // 2
+    strongest = np.argsort(-np.abs(data.artist_factors), axis=1)[:, :2]
+    assert (strongest[row] == factor[:, None]).any(axis=1).all()
+    friends = read_hetrec(folder / "user_friends.dat")
+    pairs = set(zip(friends["userID"], friends["friendID"], strict=True))
+    assert pairs and all((b, a) in pairs and a != b for a, b in pairs)

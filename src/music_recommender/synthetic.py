@@ -248,8 +248,40 @@ def generate(
     )
 
 
-def write_hetrec(data: SyntheticLastfm, folder: str | Path) -> Path:
-    """Write the two files as GroupLens ships them: CRLF and no final newline for user_artists."""
+def side_files(data: SyntheticLastfm, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """HetRec's three side files for a synthetic set, from its planted truth: each artist tagged
+    by a few random listeners with the (factor, sign) of its two strongest planted factors (so
+    tags carry taste), and each listener befriended with the two of 20 random others whose
+    planted tastes are closest (both directions)."""
+    rng = np.random.default_rng(seed)
+    factors, people = data.artist_factors, data.user_factors
+    strongest = np.argsort(-np.abs(factors), axis=1)[:, :2]
+    tag_of = strongest * 2 + (np.take_along_axis(factors, strongest, 1) > 0)
+    taggers = rng.integers(1, 4, len(factors))  # 1-3 assignments per (artist, tag)
+    artist_rows = np.repeat(np.arange(len(factors)), 2 * taggers)
+    tag_rows = np.repeat(tag_of.ravel(), np.repeat(taggers, 2))
+    users = data.user_ids[rng.integers(0, len(people), len(artist_rows))]
+    tagged = pd.DataFrame(
+        {"userID": users, "artistID": data.artist_ids[artist_rows], "tagID": tag_rows + 1,
+         "day": 1, "month": 1, "year": 2010}
+    ).drop_duplicates(["userID", "artistID", "tagID"])  # fmt: skip
+    names = [f"{'électro' if k % 2 else 'rock'} {k // 2}" for k in range(2 * factors.shape[1])]
+    tags = pd.DataFrame({"tagID": np.arange(1, len(names) + 1), "tagValue": names})
+    candidates = rng.integers(0, len(people), (len(people), 20))
+    closeness = np.einsum("uk,ujk->uj", people, people[candidates])
+    nearest = np.take_along_axis(candidates, np.argsort(-closeness, axis=1)[:, :2], 1)
+    pairs = np.stack([np.repeat(np.arange(len(people)), 2), nearest.ravel()], axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    pairs = np.unique(np.r_[pairs, pairs[:, ::-1]], axis=0)  # each friendship both ways, once
+    friends = pd.DataFrame(
+        {"userID": data.user_ids[pairs[:, 0]], "friendID": data.user_ids[pairs[:, 1]]}
+    )
+    return {"user_taggedartists.dat": tagged, "tags.dat": tags, "user_friends.dat": friends}
+
+
+def write_hetrec(data: SyntheticLastfm, folder: str | Path, side: bool = False) -> Path:
+    """Write the two files as GroupLens ships them: CRLF and no final newline for user_artists;
+    with ``side``, the three side files too (CRLF; tags.dat in Latin-1, as GroupLens's)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     text = data.user_artists.to_csv(sep="\t", index=False, lineterminator="\r\n")
@@ -257,6 +289,9 @@ def write_hetrec(data: SyntheticLastfm, folder: str | Path) -> Path:
     lines = ["\t".join(data.artists.columns)]
     lines += ["\t".join(map(str, row)) for row in data.artists.itertuples(index=False)]
     (folder / "artists.dat").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name, frame in (side_files(data) if side else {}).items():
+        text = frame.to_csv(sep="\t", index=False, lineterminator="\r\n")
+        (folder / name).write_bytes(text.encode("latin-1" if name == "tags.dat" else "utf-8"))
     return folder
 
 

@@ -55,6 +55,9 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
     ) -> None:
         self._filepath = PurePosixPath(filepath)
         self._optional = optional
+        # ``side_files: true`` beside generate()'s settings: the synthetic set's side files too.
+        synthetic = dict(synthetic) if synthetic is not None else None
+        self._synthetic_side = bool(synthetic.pop("side_files", False)) if synthetic else False
         self._synthetic = synthetic
         self._download_url = download_url
         self._expected = {
@@ -69,7 +72,7 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
     def load(self) -> pd.DataFrame:
         """Read the file, fetching the archive first when it is missing."""
         path = Path(self._filepath)
-        if not path.exists() and self._optional:
+        if not path.exists() and self._optional and not self._synthetic_side:
             return self._absent(path)
         if not path.exists():
             self._fetch(path)
@@ -90,7 +93,7 @@ class HetrecDataset(AbstractDataset[None, pd.DataFrame]):
 
     def _fetch(self, path: Path) -> None:
         if self._synthetic is not None:
-            write_hetrec(generate(**self._synthetic), path.parent)
+            write_hetrec(generate(**self._synthetic), path.parent, side=self._synthetic_side)
             return
         if path.name not in self._expected:
             raise DatasetError(
