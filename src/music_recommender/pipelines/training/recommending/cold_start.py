@@ -172,15 +172,12 @@ REVERSE_COLUMNS = [
 ]
 
 
-def _unit(vectors: torch.Tensor) -> torch.Tensor:
-    return vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
 def _nearest(
     queries: torch.Tensor, targets: torch.Tensor, n: int, budget_mb: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cosines, rows) of each query's ``n`` nearest targets, in batches under the budget."""
-    queries, targets = _unit(queries), _unit(targets)
+    queries = torch.nn.functional.normalize(queries, dim=1)
+    targets = torch.nn.functional.normalize(targets, dim=1)
     size = rows_per_batch(len(targets), budget_mb)
     parts = [
         top_k_rows(queries[s : s + size] @ targets.T, min(n, len(targets)))
