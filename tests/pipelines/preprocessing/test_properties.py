@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from music_recommender.pipelines.preprocessing.nodes import index_ids
-from music_recommender.pipelines.preprocessing.pandas_engine import filter_sparse
+from music_recommender.pipelines.preprocessing.pandas_engine import filter_sparse, repeated_pairs
 from music_recommender.pipelines.preprocessing.rules import FilterParams
 
 pairs = st.sets(st.tuples(st.integers(0, 40), st.integers(0, 60)), min_size=1, max_size=300)
@@ -88,3 +88,26 @@ def _peel(frame: pd.DataFrame, min_listeners: int, min_artists: int) -> set[tupl
         if bad is None:
             return rows
         rows.discard(bad)
+
+
+ids = st.one_of(st.integers(-5, 30), st.integers(-(2**63), 2**63 - 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(ids, ids), min_size=1, max_size=200))
+def test_repeated_pairs_is_pandas_duplicated_keep_false(rows: list[tuple[int, int]]) -> None:
+    # Small ids take the one-key sort; ids spanning int64 fall back to pandas: both must agree.
+    frame = pd.DataFrame(rows, columns=["a", "b"], dtype="int64")
+    expected = frame.duplicated(["a", "b"], keep=False).to_numpy()
+    assert (repeated_pairs(frame["a"], frame["b"]) == expected).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(pairs, st.randoms(use_true_random=False))
+def test_index_ids_orders_rows_by_listener_then_artist(p: set[tuple[int, int]], rng) -> None:
+    frame = _frame(p).sample(frac=1.0, random_state=rng.randrange(2**32), ignore_index=True)
+    artists = pd.DataFrame({"artist_id": frame["artist_id"].unique(), "artist_name": "x"})
+    interactions, _, _ = index_ids(frame, artists)
+    expected = interactions.sort_values(["user_index", "artist_index"], ignore_index=True)
+    pd.testing.assert_frame_equal(interactions, expected)
+    assert len(interactions) == len(frame)
