@@ -51,9 +51,9 @@ def test_pairs_beyond_the_table_are_a_clear_error() -> None:
         pairs_matrix(np.array([0]), np.array([4]), 1, 4)
 
 
-def _random_model(n_users: int, n_items: int, seed: int = 0) -> PMF:
+def _random_model(n_users: int, n_items: int, seed: int = 0, factors: int = 3) -> PMF:
     torch.manual_seed(seed)
-    model = PMF(n_users, n_items, n_factors=3, init_std=1.0)
+    model = PMF(n_users, n_items, n_factors=factors, init_std=1.0)
     with torch.no_grad():
         model.item_bias.weight.normal_()
     return model
@@ -85,6 +85,20 @@ def test_similar_items_batched_equals_dense_cosine() -> None:
     index, sims = similar_items(model, np.arange(30), 4, budget_mb=1e-3)
     assert index.tolist() == want.tolist()
     assert (index != np.arange(30)[:, None]).all() and (sims <= 1.0001).all()
+
+
+def test_similar_items_bfloat16_candidates_give_the_float32_lists() -> None:
+    # A catalogue wide enough for the bfloat16 pass (where the CPU has it) and its few extra
+    # candidates: the lists and cosines of scoring every artist in float32.
+    model = _random_model(5, 4000, seed=6, factors=64)
+    vectors = torch.nn.functional.normalize(model.item_factors.weight.detach(), dim=1)
+    queries = np.arange(0, 4000, 7)
+    dense = vectors[queries] @ vectors.T
+    dense[torch.arange(len(queries)), torch.as_tensor(queries)] = -torch.inf
+    want = torch.topk(dense, 10, dim=1)
+    index, sims = similar_items(model, queries, 10, budget_mb=8.0)
+    assert (index == want.indices.numpy()).mean() > 0.995  # float32 ties may swap neighbours
+    np.testing.assert_allclose(sims, want.values.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_metrics_against_hand_computed_values() -> None:

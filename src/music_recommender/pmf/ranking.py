@@ -24,6 +24,11 @@ from music_recommender.pmf.side import SideInformation
 Scorer = Callable[[np.ndarray], torch.Tensor]
 # Candidates per row scored exactly after the bfloat16 pass (FactorScorer.top_n).
 _RERANK = 40
+# The same for similar artists: cosines of unit vectors lie in [-1, 1], where bfloat16's error
+# is at most ~0.004, so few extra candidates suffice. Measured over 197,592 unit vectors (random,
+# and rank 16 plus noise), 1,024 queries, top 11: recall against float32 1.0000 and 0.9999 with
+# 5 extra, 1.0 with 10, and 10 extra instead of 40 takes 0.48 s instead of 0.55 s.
+_SIMILAR_RERANK = 10
 # Bytes per score cell while a batch is ranked: the float scores, topk's working copy, the mask.
 _BYTES_PER_CELL = 12
 
@@ -178,12 +183,14 @@ def _rerank(
     bias_bf16: torch.Tensor,
     exclude: sparse.csr_matrix | None,
     n: int,
+    extra: int = _RERANK,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``n`` of ``bias + queries @ table.T`` per row: bfloat16 candidates, float32 scores."""
+    """Top ``n`` of ``bias + queries @ table.T`` per row: bfloat16 candidates (``n + extra``),
+    float32 scores."""
     approx = torch.addmm(bias_bf16, queries.to(torch.bfloat16), table_bf16.T)
     if exclude is not None:
         _mask(approx, exclude)
-    width = min(n + _RERANK, table.shape[0])
+    width = min(n + extra, table.shape[0])
     candidate_scores, candidates = top_k_rows(approx, width)
     exact = torch.bmm(table[candidates], queries.to(table)[:, :, None])[:, :, 0] + bias[candidates]
     exact = exact.float().masked_fill_(torch.isinf(candidate_scores), -torch.inf)
@@ -298,8 +305,9 @@ def similar_items(
         skip = own[start : start + size]
         if fast:  # bfloat16 candidates, exact cosines (FactorScorer.top_n)
             found = _rerank(
-                vectors[batch], vectors, zero, vectors_bf16, zero.to(torch.bfloat16), skip, n
-            )
+                vectors[batch], vectors, zero, vectors_bf16, zero.to(torch.bfloat16), skip, n,
+                _SIMILAR_RERANK,
+            )  # fmt: skip
         else:
             found = top_n(vectors[batch] @ vectors.T, skip, n, owned=True)
         index[start : start + size], sims[start : start + size] = found
