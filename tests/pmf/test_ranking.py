@@ -11,6 +11,7 @@ import torch
 from music_recommender.pmf import PMF
 from music_recommender.pmf.ranking import (
     HoldoutTask,
+    _grouped_shuffle,
     factor_scorer,
     pairs_matrix,
     per_user_holdout,
@@ -74,6 +75,17 @@ def test_batched_top_n_equals_the_dense_result() -> None:
         assert index.tolist() == want_index.tolist()
         np.testing.assert_allclose(values, want_values.numpy(), rtol=1e-6)
     assert rows_per_batch(23, 1e-4) == 1 and rows_per_batch(23, 10.0) > 37
+
+
+@pytest.mark.parametrize("low", [0, 2**40])
+def test_per_user_holdout_orders_as_lexsort_so_the_same_pairs_are_held_out(low: int) -> None:
+    # The one-key sort must give lexsort's order exactly: a different permutation would hold out
+    # other pairs and move every recorded figure.
+    rng = np.random.default_rng(4)
+    users = low + rng.integers(0, 300, 5000)
+    draws = np.random.default_rng(9).random(len(users))
+    assert (_grouped_shuffle(users, draws) == np.lexsort((draws, users))).all()
+    assert (_grouped_shuffle(users.astype(float), draws) == np.lexsort((draws, users))).all()
 
 
 def test_similar_items_batched_equals_dense_cosine() -> None:
