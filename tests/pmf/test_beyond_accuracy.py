@@ -10,6 +10,7 @@ import pytest
 from music_recommender.pmf.beyond_accuracy import (
     Catalogue,
     average_popularity,
+    co_listening,
     gini,
     intra_list_diversity,
     list_metrics,
@@ -112,3 +113,17 @@ def test_mainstreaminess_and_thirds() -> None:
     assert thirds(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])).tolist() == [
         "low", "low", "mid", "mid", "high", "high",
     ]  # fmt: skip
+
+
+def test_co_listening_cosines_are_float64_svds_within_1e4() -> None:
+    # The reference embedding runs ARPACK in float32: its cosines must stay those of float64.
+    rng = np.random.default_rng(3)
+    pairs = np.unique(np.stack([rng.integers(0, 300, 4000), rng.integers(0, 120, 4000)], 1), axis=0)
+    users, items = pairs[:, 0], pairs[:, 1]
+    ours = co_listening(users, items, 300, 120, 8, seed=0)
+    dense = np.zeros((120, 300))
+    dense[items, users] = 1.0
+    left, values, _ = np.linalg.svd(dense, full_matrices=False)
+    want = left[:, :8] * values[:8]
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(ours @ ours.T, want @ want.T, atol=1e-4)

