@@ -11,6 +11,7 @@ from .test_safe_runs import _kedro
 
 CASES = [
     ("preprocessing", "compute.torch_threads=two", "compute.torch_threads must be null, auto or an integer >= 1; got 'two'"),
+    ("preprocessing", "compute.numpy_huge_pages=maybe", "compute.numpy_huge_pages must be null, true or false; got 'maybe'"),
     ("preprocessing", "preprocessing.split.seed=100000000000000000000", "preprocessing.split.seed must be an integer in [0, 2**63)"),
     ("training", "training.recommending.ranking.max_users=0", "max_users must be null (every listener) or an integer >= 1; got 0"),
 ]  # fmt: skip

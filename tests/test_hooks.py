@@ -11,7 +11,12 @@ from kedro_datasets.json import JSONDataset
 from music_recommender.catalog_files import file_locations
 from music_recommender.hetrec import RawDataMissingError
 from music_recommender.hooks.error_messages import install_data_error_excepthook
-from music_recommender.hooks.threads import TorchThreadsHook, apply_torch_threads, available_cores
+from music_recommender.hooks.threads import (
+    TorchThreadsHook,
+    apply_numpy_huge_pages,
+    apply_torch_threads,
+    available_cores,
+)
 from music_recommender.pipelines.preprocessing.rules import RawDataError
 from music_recommender.user_errors import user_error
 
@@ -88,3 +93,22 @@ def test_torch_threads_come_from_the_compute_parameter() -> None:
         ValueError, match=r"compute\.torch_threads must be null, auto or an integer"
     ):
         apply_torch_threads(0)
+
+
+def test_numpy_huge_pages_come_from_the_compute_parameter() -> None:
+    import numpy as np  # noqa: PLC0415
+
+    multiarray = np._core.multiarray
+    before = multiarray._set_madvise_hugepage(True)
+    catalog = DataCatalog({"params:compute.numpy_huge_pages": MemoryDataset(False)})
+    try:
+        TorchThreadsHook().before_pipeline_run({}, catalog)
+        assert multiarray._set_madvise_hugepage(False) is False  # the hook turned them off
+        apply_numpy_huge_pages(True)
+        assert multiarray._set_madvise_hugepage(True) is True
+        apply_numpy_huge_pages(None)  # null keeps whatever is set
+        assert multiarray._set_madvise_hugepage(True) is True
+    finally:
+        multiarray._set_madvise_hugepage(before)
+    with pytest.raises(ValueError, match=r"compute\.numpy_huge_pages must be null, true or false"):
+        apply_numpy_huge_pages("no")

@@ -67,6 +67,14 @@ def _threads(value: Any) -> None:
         )
 
 
+def _flag(key: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise ParameterError(f"{key} must be null, true or false; got {value!r}")
+
+    return check
+
+
 # Parameters that nodes take as plain values (the dataclass ones check themselves).
 CHECKS: dict[str, Callable[[Any], None]] = {
     "model": _model,
@@ -75,6 +83,7 @@ CHECKS: dict[str, Callable[[Any], None]] = {
     "reporting.examples.users": _count("reporting.examples.users"),
     "reporting.examples.artists": _count("reporting.examples.artists"),
     "compute.torch_threads": _threads,
+    "compute.numpy_huge_pages": _flag("compute.numpy_huge_pages"),
 }
 
 
