@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from music_recommender.pmf import PMF, Ratings, evaluate, fit
-from music_recommender.pmf.row_sparse import RowSparseOptimizer
+from music_recommender.pmf.row_sparse import RowSparseOptimizer, put_rows
 from music_recommender.pmf.trainer import TrainConfig, make_optimizer, resolve_device
 
 from .conftest import plain, planted
@@ -201,3 +201,17 @@ def test_auto_stays_dense_with_weight_decay() -> None:
     assert isinstance(make_optimizer(model, TrainConfig(batch_size=32), 0.1), RowSparseOptimizer)
     decayed = TrainConfig(batch_size=32, optimizer="sgd", momentum=0.9, weight_decay=1e-3)
     assert isinstance(make_optimizer(model, decayed, 0.1), torch.optim.SGD)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int64, torch.bfloat16])
+def test_put_rows_writes_exactly_the_given_rows(dtype) -> None:
+    table = torch.arange(20, dtype=torch.float32).reshape(10, 2).to(dtype)
+    rows = torch.tensor([7, 2, 5])
+    values = -torch.arange(6, dtype=torch.float32).reshape(3, 2).to(dtype)
+    expected = table.clone()
+    expected[rows] = values
+    put_rows(table, rows, values)
+    assert torch.equal(table, expected)
+    put_rows(table, rows, 9)
+    expected[rows] = 9
+    assert torch.equal(table, expected)
