@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 
 from music_recommender.pmf import PMF
 from music_recommender.pmf.ranking import (
@@ -196,3 +197,24 @@ def test_top_k_rows_equals_torch_topk_on_wide_rows(dtype) -> None:
     assert top_k_rows(scores, 10)[1][1, 0] == 20_036
     narrow = torch.randn(5, 300)
     assert torch.equal(top_k_rows(narrow, 10)[0], torch.topk(narrow, 10, dim=1).values)
+
+
+def test_the_popularity_chart_walk_matches_scoring_every_artist() -> None:
+    rng = np.random.default_rng(4)
+    items = rng.integers(0, 30, 400)
+    chart = popularity_scorer(items, 30)
+    users = np.arange(12)
+    played = sparse.random(12, 30, density=0.4, random_state=5, format="csr")
+    played[11] = 1.0  # a listener who played everything: padded with -inf
+    played.eliminate_zeros()
+    found, counts = chart.top_n(users, played, 10)
+    scores = chart(users)
+    want_counts = top_n(scores, played, 10)[1]
+    np.testing.assert_array_equal(counts, want_counts)  # the same counts, in order
+    assert np.isneginf(counts[11]).all()
+    for row in range(11):
+        assert not set(found[row]) & set(played[row].indices)  # never a played artist
+        assert len(set(found[row])) == 10
+        # equal counts: the lower artist index first
+        for a, b in zip(found[row][:-1], found[row][1:], strict=True):
+            assert (chart.counts[a], -a) > (chart.counts[b], -b)
