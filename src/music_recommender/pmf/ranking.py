@@ -178,8 +178,7 @@ def top_k_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     if k * _GROUP * 4 > n:  # a narrow row: the groups would hold most of it
         return torch.topk(scores, k, dim=1)
     full = n - n % _GROUP
-    maxima = scores[:, :full].reshape(rows, -1, _GROUP).amax(2)
-    _, groups = torch.topk(maxima, k, dim=1)
+    groups = _best_groups(scores[:, :full].reshape(rows, -1, _GROUP), k)
     columns = (groups[:, :, None] * _GROUP + torch.arange(_GROUP, device=scores.device)).view(
         rows, -1
     )
@@ -188,6 +187,23 @@ def top_k_rows(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
         columns = torch.cat([columns, tail], 1)
     values, order = torch.topk(torch.gather(scores, 1, columns), k, dim=1)
     return values, torch.gather(columns, 1, order)
+
+
+def _best_groups(view: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row's ``k`` groups (of ``rows x groups x _GROUP`` scores) with the highest maxima.
+
+    A bfloat16's bits read as an int16 order the non-negative values as the floats do and put
+    every negative one below them, and int16 maxima take half the time of bfloat16 ones here
+    (198 k x 512 scores: 28 ms, 51 ms). So where a row's ``k``-th best int16 maximum is >= 0,
+    its ``k`` best groups are the floats' own; the other rows are redone in bfloat16.
+    """
+    if view.dtype != torch.bfloat16:
+        return torch.topk(view.amax(2), k, dim=1)[1]
+    best, groups = torch.topk(view.view(torch.int16).amax(2), k, dim=1)
+    redo = (best[:, -1] < 0).nonzero()[:, 0]
+    if len(redo):
+        groups[redo] = torch.topk(view[redo].amax(2), k, dim=1)[1]
+    return groups
 
 
 def _rerank(
