@@ -292,3 +292,25 @@ def test_tiles_widen_when_row_walks_would_cost() -> None:
     assert 8_192 <= solver.tile_rows(100_000, 59_000, 4_750_000) < 8_400
     assert solver.tile_rows(1_000, 2_000, 50_000) == 8_192
     assert 25_000 < solver.tile_rows(359_347, 197_592, 17_000_000) < 30_000
+
+
+def test_tiles_stay_within_a_share_of_a_small_last_level_cache(tmp_path, monkeypatch) -> None:
+    # A 32 MB L3 caps the scale shape's tiles at 8,192 rows (4 MB of vectors); a 256 MB one
+    # leaves the row-walk rule's width; an unknown cache changes nothing.
+    shape = (359_347, 197_592, 17_000_000)
+    assert solver.tile_rows(*shape, cache=32 * 2**20) == 8_192
+    assert solver.tile_rows(*shape, cache=256 * 2**20) == solver.tile_rows(*shape)
+    assert solver.tile_rows(*shape, cache=None) == solver.tile_rows(*shape)
+    for level, size in (("index0", "32K"), ("index3", "32768K")):
+        (tmp_path / level).mkdir()
+        (tmp_path / level / "size").write_text(size + "\n")
+    real_path = solver.Path
+    monkeypatch.setattr(
+        solver, "Path", lambda p: tmp_path if "cpu0/cache" in str(p) else real_path(p)
+    )
+    solver.last_level_cache.cache_clear()
+    try:
+        assert solver.last_level_cache() == 32 * 2**20
+    finally:
+        monkeypatch.undo()
+        solver.last_level_cache.cache_clear()
