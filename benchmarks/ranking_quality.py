@@ -97,9 +97,10 @@ FIRST = {
 }
 
 Fitter = Callable[..., Callable[[np.ndarray], torch.Tensor]]
-SIDE_SPACE = {"tags": {"tag_weight": [0.3, 30.0], "tag_alpha": [0.1, 10.0]},
+SIDE_SPACE = {"tags": {"tag_weight": [0.3, 30.0], "tag_alpha": [0.1, 10.0], "tag_prior": [0.3, 100.0]},
               "friends": {"friend_weight": [0.3, 100.0]}}  # fmt: skip
-SIDE_FIRST = {"tags": {"tag_weight": 3.0, "tag_alpha": 1.0}, "friends": {"friend_weight": 10.0}}
+SIDE_FIRST = {"tags": {"tag_weight": 3.0, "tag_alpha": 1.0, "tag_prior": 30.0},
+              "friends": {"friend_weight": 10.0}}  # fmt: skip
 
 
 def ours(task: HoldoutTask, setting, factors, seed, parts: tuple[str, ...] = ()):
@@ -117,6 +118,7 @@ def ours(task: HoldoutTask, setting, factors, seed, parts: tuple[str, ...] = ())
         tag_weight=side.get("tag_weight", 0.0),
         tag_alpha=side.get("tag_alpha", 1.0),
         friend_weight=side.get("friend_weight", 0.0),
+        tag_prior=side.get("tag_prior", 0.0),
     )
     rec = ImplicitRecommender(config)
     return rec.fit(*_pairs(task), task.n_users, task.n_items, side=task.side).scorer()

@@ -3,11 +3,13 @@ a pull toward their mean, and a holdout that drops every tag of a held-out pair.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from music_recommender.pmf import ImplicitRecommender, SideInformation
+from music_recommender.pmf import ImplicitRecommender, SideInformation, implicit_feedback
 from music_recommender.pmf.implicit_feedback import fit_implicit
 from music_recommender.pmf.ranking import HoldoutTask
 from music_recommender.pmf.solver import ImplicitConfig, PlayedPairs, solve_side
@@ -61,11 +63,13 @@ def _tagged(seed: int = 0, n_users: int = 300, n_items: int = 600, n_genres: int
 
 def test_tag_rows_are_listeners_that_share_the_artist_factors() -> None:
     # With tag_weight 1 and tag_alpha = alpha on raw plays, a tag row is exactly a listener who
-    # played each tagged artist "percent" times: the same fit as appending those listeners.
+    # played each tagged artist "percent" times: the same fit as appending those listeners
+    # (the tag prior off: it acts on the artists, which appended listeners cannot).
     users, items, plays, n_users, n_items, side = _tagged()
     config = ImplicitConfig(
-        n_factors=4, alpha=5.0, plays_scale="raw", iterations=3, tag_weight=1.0, tag_alpha=5.0
-    )
+        n_factors=4, alpha=5.0, plays_scale="raw", iterations=3, tag_weight=1.0, tag_alpha=5.0,
+        tag_prior=0.0,
+    )  # fmt: skip
     with_side = config.build(n_users, n_items)
     fit_implicit(with_side, users, items, plays, config, side=side)
     tags, tagged, percent = side.tag_pairs(n_items)
@@ -155,11 +159,17 @@ def test_side_information_renumbers_and_counts() -> None:
         fit_implicit(config.build(10, 2), [0], [0], [1.0], config, side=side)
 
 
-def test_an_artist_known_only_by_its_tags_gets_the_row_the_fit_would_give_it(tmp_path) -> None:
+@pytest.mark.parametrize("tag_prior", [0.0, 30.0])
+def test_an_artist_known_only_by_its_tags_gets_the_row_the_fit_would_give_it(
+    tmp_path, tag_prior: float
+) -> None:
     users, items, plays, n_users, n_items, side = _tagged()
-    # The last 50 artists lose every play: in the fit only their tags describe them.
+    # The last 50 artists lose every play: in the fit only their tags describe them (and, with
+    # the tag prior, the mix of their tags' prior vectors, which travel with the model too).
     played = items < n_items - 50
-    config = ImplicitConfig(n_factors=4, iterations=6, cg_steps=8, tag_weight=3.0)
+    config = ImplicitConfig(
+        n_factors=4, iterations=6, cg_steps=8, tag_weight=3.0, tag_prior=tag_prior
+    )
     rec = ImplicitRecommender(config).fit(
         users[played], items[played], plays[played], n_users, n_items, side=side
     )
@@ -175,5 +185,60 @@ def test_an_artist_known_only_by_its_tags_gets_the_row_the_fit_would_give_it(tmp
     rec.save(tmp_path / "model.pt")
     again = ImplicitRecommender.load(tmp_path / "model.pt")
     assert again.tag_vectors is not None and torch.equal(again.tag_vectors, rec.tag_vectors)
+    if tag_prior:
+        assert torch.equal(again.tag_prior_vectors, rec.tag_prior_vectors)
+    else:
+        assert rec.tag_prior_vectors is None and again.tag_prior_vectors is None
     with pytest.raises(ValueError, match="fitted with tags"):
         ImplicitRecommender(config).fit(users, items, plays).vectors_from_tags([0], [0], [100.0])
+
+
+def test_the_tag_prior_pulls_artists_toward_the_mix_of_their_tags() -> None:
+    # Tags as a prior only (no tag rows): artists of one genre share their one tag, so a strong
+    # prior draws their factors to that tag's vector, and the ranking gains as from tag rows.
+    users, items, plays, n_users, n_items, side = _tagged()
+    genre = side.tag_rows
+
+    def fitted(tag_prior: float) -> ImplicitRecommender:
+        config = ImplicitConfig(
+            n_factors=8, alpha=10, reg=5, bias_reg=5, frequency_reg=0.0, tag_weight=0.0,
+            tag_prior=tag_prior,
+        )  # fmt: skip
+        return ImplicitRecommender(config).fit(users, items, plays, n_users, n_items, side=side)
+
+    def spread(rec: ImplicitRecommender) -> float:
+        vectors = rec.fitted.item_factors.weight.detach()
+        means = (
+            torch.zeros(side.n_tags, vectors.shape[1]).index_add_(
+                0, torch.from_numpy(genre), vectors
+            )
+            / torch.from_numpy(np.bincount(genre, minlength=side.n_tags)).clamp_min(1)[:, None]
+        )
+        return float(((vectors - means[genre]).norm(dim=1) / vectors.norm(dim=1)).mean())
+
+    assert spread(fitted(100.0)) < 0.5 * spread(fitted(0.0))
+    assert fitted(100.0).fitted.trained_with["tag_prior"] == 100.0
+
+
+def test_the_tag_vectors_solve_their_ridge_regression() -> None:
+    # After an artist sweep the tag vectors G minimise ||V - A G||^2 + ridge ||G||^2 (A: each
+    # artist's tag shares): (A'A + ridge I) G = A'V, here with fewer tags than CG steps.
+    rng = np.random.default_rng(0)
+    items, tags = rng.integers(0, 40, 120), rng.integers(0, 9, 120)
+    side = SideInformation.build((np.zeros(120, np.int64), items, tags))
+    mix = side.tag_mix(40, torch.device("cpu"))
+    k = 3
+    item = torch.randn(40, k + 1)
+    problem = SimpleNamespace(mix=mix, tag_vectors=torch.zeros(side.n_tags, k), item=item)
+    implicit_feedback._solve_tag_vectors(problem, ImplicitConfig(n_factors=k))
+    a = mix.matrix.to_dense().double()
+    shares = a.sum(1)
+    assert torch.allclose(shares[shares > 0], torch.ones_like(shares[shares > 0]))
+    ridge = implicit_feedback._MIX_RIDGE
+    want = torch.linalg.solve(a.T @ a + ridge * torch.eye(side.n_tags), a.T @ item[:, :k].double())
+    torch.testing.assert_close(problem.tag_vectors.double(), want, atol=1e-4, rtol=1e-4)
+
+
+def test_a_negative_tag_prior_is_refused() -> None:
+    with pytest.raises(ValueError, match="tag_prior must be >= 0"):
+        ImplicitConfig(tag_prior=-1.0)

@@ -29,7 +29,7 @@ import torch
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.progress import Progress
 from music_recommender.pmf.ranking import item_bias
-from music_recommender.pmf.side import SideInformation
+from music_recommender.pmf.side import SideInformation, TagMix
 from music_recommender.pmf.solver import (
     ImplicitConfig,
     PlayedPairs,
@@ -82,6 +82,8 @@ class _Problem:
     regs: tuple[tuple, tuple]
     weights: tuple[torch.Tensor, torch.Tensor]  # unplayed weights: user-side rows, artists
     friends: torch.Tensor | None  # the friend-mean matrix (side information), or None
+    mix: TagMix | None = None  # tags as the artists' prior (tag_prior > 0), or None
+    tag_vectors: torch.Tensor | None = None  # the tags' vectors the prior mixes
 
 
 def _with_tags(
@@ -133,9 +135,67 @@ def _prepare(
         per_row = torch.zeros(n_rows, 1, device=device) if per_row is None else per_row
         per_row[: model.n_users, 0] += config.friend_weight * has_friend
         reg_users = (ridge, per_row)
+    mix, reg_items = _with_tag_prior(side, model, config, device, reg_items)
     return _Problem(
-        user, item, by_user, by_item, (reg_users, reg_items), (own, item_negative), friends
-    )
+        user, item, by_user, by_item, (reg_users, reg_items), (own, item_negative), friends,
+        mix, None if mix is None else torch.zeros(mix.matrix.shape[1], config.n_factors, device=device),
+    )  # fmt: skip
+
+
+def _with_tag_prior(
+    side: SideInformation | None,
+    model: PMF,
+    config: ImplicitConfig,
+    device: torch.device,
+    reg_items: tuple[torch.Tensor, torch.Tensor | None],
+) -> tuple[TagMix | None, tuple[torch.Tensor, torch.Tensor | None]]:
+    """(the tag shares, the artists' ridge with ``tag_prior`` added for every tagged artist),
+    or (None, the ridge as it was) when the prior is off or there are no tags."""
+    if side is None or not side.has_tags or not config.tag_prior:
+        return None, reg_items
+    mix = side.tag_mix(model.n_items, device)
+    ridge, per_row = reg_items
+    per_row = torch.zeros(model.n_items, 1, device=device) if per_row is None else per_row
+    per_row[:, 0] += config.tag_prior * mix.tagged
+    return mix, (ridge, per_row)
+
+
+# Ridge of the tag vectors' regression (measured on hetrec-2k's validation: 0.01 and 0.1 alike,
+# 1 and 10 lower) and its CG steps per artist sweep, from the last sweep's vectors.
+_MIX_RIDGE = 0.1
+_MIX_STEPS = 15
+
+
+def _tag_prior(problem: _Problem, config: ImplicitConfig) -> torch.Tensor | None:
+    """The artists' prior as the right-hand side's shift: ``tag_prior`` x the mix of each
+    artist's tag vectors (zero for an artist without tags)."""
+    if problem.mix is None:
+        return None
+    return (problem.mix.matrix @ problem.tag_vectors).mul_(config.tag_prior)
+
+
+def _solve_tag_vectors(problem: _Problem, config: ImplicitConfig) -> None:
+    """The tag vectors that best mix into the artists' factors: ``(A'A + ridge) G = A' V`` by CG
+    on every column at once (``A``: the artists' tag shares), warm-started; solved before each
+    artist sweep, so the fitted artists and the returned vectors are one prior's."""
+    if problem.mix is None:
+        return
+    a, a_t = problem.mix.matrix, problem.mix.transposed
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        return (a_t @ (a @ x)).add_(x, alpha=_MIX_RIDGE)
+
+    g = problem.tag_vectors
+    r = a_t @ problem.item[:, : config.n_factors] - apply(g)
+    p, rs = r.clone(), (r * r).sum(0)
+    for _ in range(_MIX_STEPS):
+        ap = apply(p)
+        step = rs / (p * ap).sum(0).clamp_min(1e-20)
+        g.addcmul_(step.expand_as(p), p)
+        r.addcmul_(step.expand_as(ap), ap, value=-1.0)
+        rs_new = (r * r).sum(0)
+        p = r + (rs_new / rs.clamp_min(1e-20)) * p
+        rs = rs_new
 
 
 def _friend_shift(
@@ -172,8 +232,26 @@ def fit_implicit(
     side: SideInformation | None = None,
 ) -> list[dict[str, float]]:
     """Fit ``model``'s factors and biases to the implicit objective; returns one record per sweep
-    (``fit_implicit_tables`` also returns the tags' fitted rows)."""
+    (``fit_implicit_tables`` also returns the tags' fitted rows and prior vectors)."""
     return fit_implicit_tables(model, users, items, plays, config, after_sweep, side)[0]
+
+
+def _sweep_both(
+    problem: _Problem, config: ImplicitConfig, n_users: int, shift: torch.Tensor | None
+) -> torch.Tensor | None:
+    """One alternating sweep in place: listeners (and tag rows), then the tag prior's vectors,
+    then artists; returns the friend shift's buffer for the next sweep."""
+    (reg_users, reg_items), (own, item_negative) = problem.regs, problem.weights
+    shift = _friend_shift(problem, n_users, config, shift)
+    problem.user = sweep(
+        problem.user, problem.item, problem.by_user, reg_users, config, (own, item_negative), shift
+    )
+    _solve_tag_vectors(problem, config)  # from the artists as they are: the prior they meet
+    problem.item = sweep(
+        problem.item, problem.user, problem.by_item, reg_items, config, (item_negative, own),
+        _tag_prior(problem, config),
+    )  # fmt: skip
+    return shift
 
 
 def fit_implicit_tables(
@@ -184,14 +262,16 @@ def fit_implicit_tables(
     config: ImplicitConfig | None = None,
     after_sweep: Callable[[int], None] | None = None,
     side: SideInformation | None = None,
-) -> tuple[list[dict[str, float]], torch.Tensor | None]:
-    """Fit ``model``; (one record per sweep, the tags' ``[factors | bias]`` rows or None).
+) -> tuple[list[dict[str, float]], torch.Tensor | None, torch.Tensor | None]:
+    """Fit ``model``; (one record per sweep, the tags' ``[factors | bias]`` rows or None, the
+    tag vectors the artists' prior mixes (``tag_prior``) or None).
 
     ``model`` must have ``config.n_factors`` factors (``config.build`` makes one); afterwards its
     ``trained_with`` records the objective and ``config``, so fold-in reuses the same settings.
     ``after_sweep(n)``: called once ``model`` holds sweep ``n``'s tables (a search scores it and
     may stop the fit by raising); one process only. ``side``: tags and friends
-    (``pmf.side``), weighed by ``config.tag_weight`` and ``config.friend_weight``; one process.
+    (``pmf.side``), weighed by ``config.tag_weight``, ``config.tag_prior`` and
+    ``config.friend_weight``; one process.
     """
     config = config or ImplicitConfig()
     _check_model(model, config)
@@ -207,20 +287,12 @@ def fit_implicit_tables(
             users_np, items_np, plays, model.n_users, model.n_items, config
         )
         store(model.to(device), user.to(device), item.to(device), config)
-        return history, None
+        return history, None, None
     problem = _prepare(users_np, items_np, plays, model, config, device, side)
-    (reg_users, reg_items), (own, item_negative) = problem.regs, problem.weights
     n_users, history, progress, shift = model.n_users, [], Progress(), None
     for number in range(1, config.iterations + 1):
         start = time.perf_counter()
-        shift = _friend_shift(problem, n_users, config, shift)
-        problem.user = sweep(
-            problem.user, problem.item, problem.by_user, reg_users, config, (own, item_negative),
-            shift,
-        )  # fmt: skip
-        problem.item = sweep(
-            problem.item, problem.user, problem.by_item, reg_items, config, (item_negative, own)
-        )
+        shift = _sweep_both(problem, config, n_users, shift)
         history.append({"sweep": number, "seconds": time.perf_counter() - start})
         level, total = progress.level(), config.iterations
         logger.log(level, "implicit sweep %d/%d: %.2f s", number, total, history[-1]["seconds"])
@@ -234,7 +306,7 @@ def fit_implicit_tables(
         "Implicit fit: %d sweeps in %.2f s", config.iterations, sum(h["seconds"] for h in history)
     )
     tags = problem.user[n_users:] if len(problem.user) > n_users else None
-    return history, tags
+    return history, tags, problem.tag_vectors
 
 
 @torch.no_grad()
@@ -393,11 +465,13 @@ def fold_in_items(
     percent: Any,
     config: ImplicitConfig | None = None,
     cg_steps: int | None = None,
+    prior_vectors: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``[factors | bias]`` rows of artists the fit never saw, from their tags alone: the fit's
     own artist-row update against the fitted listeners and tags (``tag_table``, as
     ``fit_implicit_tables`` returns it), for artists ``0 .. max(items)`` (local rows; ``tags``
-    and ``percent`` give each (artist, tag) pair, as ``SideInformation.tag_pairs``).
+    and ``percent`` give each (artist, tag) pair, as ``SideInformation.tag_pairs``), with the
+    fit's pull toward the mix of their tags' ``prior_vectors`` where it had one (``tag_prior``).
 
     An artist with tags but too few listeners for the play-count filter gets a vector the
     listeners' and the other artists' share, so it can be ranked and found as similar. Batched,
@@ -417,6 +491,20 @@ def fold_in_items(
     ones_own = torch.ones(n_new, device=device)
     pairs = PlayedPairs.build(items, model.n_users + tags, conf, ones_own, weight_other)
     reg = regularisation(config, device, np.bincount(items, minlength=n_new))
+    shift = None
+    if config.tag_prior and prior_vectors is not None:
+        shares = torch.as_tensor(np.asarray(percent) / 100.0, dtype=torch.float32, device=device)
+        rows = torch.from_numpy(items).to(device)
+        shift = torch.zeros(n_new, k, device=device).index_add_(
+            0, rows, shares[:, None] * prior_vectors.to(device)[torch.from_numpy(tags).to(device)]
+        )
+        shift.mul_(config.tag_prior)
+        ridge, per_row = reg
+        per_row = torch.zeros(n_new, 1, device=device) if per_row is None else per_row
+        per_row[:, 0] += config.tag_prior * (torch.bincount(rows, minlength=n_new) > 0)
+        reg = (ridge, per_row)
     steps = REFIT_STEPS if cg_steps is None else cg_steps
     start = torch.zeros(n_new, k + 1, device=device)
-    return solve_side(start, other[:, :k], other[:, k], pairs, reg, steps, ones_own, weight_other)
+    return solve_side(
+        start, other[:, :k], other[:, k], pairs, reg, steps, ones_own, weight_other, shift
+    )

@@ -210,6 +210,9 @@ class FactorRecommender:
         tags = getattr(self, "tag_vectors", None)
         if tags is not None:
             arrays["tag_vectors"] = tags.detach().cpu()
+        prior = getattr(self, "tag_prior_vectors", None)
+        if prior is not None:
+            arrays["tag_prior_vectors"] = prior.detach().cpu()
         extra = {"objective": self.objective, "memory_budget_mb": self.memory_budget_mb}
         return to_bytes(self.fitted, extra, arrays)
 
@@ -242,6 +245,11 @@ class FactorRecommender:
             if tags.ndim != 2 or tags.shape[1] != model.n_factors + 1:
                 raise ModelFileError(f"{source}: the tag vectors do not fit the model's factors")
             rec.tag_vectors = tags
+        prior = arrays.get("tag_prior_vectors")
+        if isinstance(rec, ImplicitRecommender) and prior is not None:
+            if prior.ndim != 2 or prior.shape[1] != model.n_factors:
+                raise ModelFileError(f"{source}: the tag prior's vectors do not fit the factors")
+            rec.tag_prior_vectors = prior
         return rec
 
     @classmethod
@@ -419,6 +427,7 @@ class ImplicitRecommender(FactorRecommender):
         self._side: tuple[Any, ItemSide] | None = None  # (the model it is of, item_side)
         # The tags' fitted [factors | bias] rows (a fit with tags): artists from their tags.
         self.tag_vectors: torch.Tensor | None = None
+        self.tag_prior_vectors: torch.Tensor | None = None  # what the artists' tag prior mixes
 
     def fit(
         self,
@@ -451,7 +460,7 @@ class ImplicitRecommender(FactorRecommender):
             if after_sweep is None
             else lambda n: after_sweep(n, self.set_model(model, self.user_items))
         )
-        self.history, self.tag_vectors = fit_implicit_tables(
+        self.history, self.tag_vectors, self.tag_prior_vectors = fit_implicit_tables(
             model, users, items, plays, self.config, hook, side
         )
         check_finite(model)  # a model of NaN never ships
@@ -506,7 +515,10 @@ class ImplicitRecommender(FactorRecommender):
         if self.tag_vectors is None:
             raise ValueError("vectors_from_tags needs a model fitted with tags (side=...)")
         tags = self._rows(tags, len(self.tag_vectors), "tags")
-        rows = fold_in_items(self.fitted, self.tag_vectors, artists, tags, percent, self.config)
+        rows = fold_in_items(
+            self.fitted, self.tag_vectors, artists, tags, percent, self.config,
+            prior_vectors=self.tag_prior_vectors,
+        )  # fmt: skip
         k = self.config.n_factors
         return rows[:, :k], rows[:, k]
 

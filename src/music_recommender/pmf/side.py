@@ -5,7 +5,10 @@ pseudo-listener who "plays" artist ``j`` with confidence ``tag_weight * (1 + tag
 log1p(percent of j's tag assignments that carry t))`` and leaves every other artist at 0 with
 weight ``tag_weight``; so artists tagged alike get alike vectors. Counting per artist (a
 percent), not raw counts, keeps a much-tagged popular artist from drowning the rest (measured on
-hetrec-2k: +0.5 % NDCG@10 over raw counts). Friends enter as a social regulariser (Ma et al.,
+hetrec-2k: +0.5 % NDCG@10 over raw counts). With ``tag_prior`` > 0 the tags also act on the
+artist side: each tagged artist's factors are pulled toward the mix of its tags' vectors (a
+regression prior, as in collaborative topic regression), the vectors solved by ridge regression
+of the artists' factors on their tag shares after every artist sweep. Friends enter as a social regulariser (Ma et al.,
 2011): ``friend_weight * ||x_u - mean of u's friends' x||^2`` on each listener's factors.
 
 Fair evaluation is part of it: a listener's own tag on an artist reveals that they know it, so
@@ -31,6 +34,29 @@ def _int_rows(values: Any, name: str) -> np.ndarray:
 
 def _pair_keys(users: np.ndarray, items: np.ndarray, width: int) -> np.ndarray:
     return users * width + items
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, values: torch.Tensor, shape: tuple[int, int]) -> Any:
+    order = np.lexsort((cols, rows))
+    crow = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))]
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": used as documented
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(crow.astype(np.int64)),
+            torch.from_numpy(cols[order].astype(np.int64)),
+            values[torch.from_numpy(order)],
+            size=shape,
+        )
+
+
+@dataclass(frozen=True)
+class TagMix:
+    """Artists x tags shares (each tagged artist's row sums to 1), its transpose, and which
+    artists carry a tag (0/1): ``matrix @ tag_vectors`` is each artist's tag prior."""
+
+    matrix: torch.Tensor
+    transposed: torch.Tensor
+    tagged: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -134,6 +160,18 @@ class SideInformation:
         items, tags = keys // max(self.n_tags, 1), keys % max(self.n_tags, 1)
         per_item = np.bincount(items, weights=counts, minlength=n_items)
         return tags, items, 100.0 * counts / per_item[items]
+
+    def tag_mix(self, n_items: int, device: torch.device) -> TagMix:
+        """Each artist's tags as shares of its assignments (``tag_pairs``' percent / 100): the
+        matrix that mixes tag vectors into an artist's prior (``ImplicitConfig.tag_prior``)."""
+        tags, items, percent = self.tag_pairs(n_items)
+        shares = torch.from_numpy((percent / 100.0).astype(np.float32))
+        n_tags = max(self.n_tags, 1)
+        return TagMix(
+            _csr(items, tags, shares, (n_items, n_tags)).to(device),
+            _csr(tags, items, shares, (n_tags, n_items)).to(device),
+            torch.from_numpy(np.bincount(items, minlength=n_items) > 0).float().to(device),
+        )
 
     def friend_mean(self, n_users: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(the row-normalised friend matrix as sparse CSR: ``M @ x`` = each listener's friends'

@@ -98,6 +98,10 @@ class ImplicitConfig:
     tag_weight: float = 3.0
     tag_alpha: float = 1.0
     friend_weight: float = 10.0
+    # Tags as a prior on the artists too (0 = off): a tagged artist's factors are pulled, with
+    # this L2 weight, toward the mix of its tags' learned vectors (weighted by the percent of its
+    # tag assignments), the mix re-solved after every artist sweep (pmf/side.py).
+    tag_prior: float = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self, "implicit")
@@ -107,7 +111,7 @@ class ImplicitConfig:
             )
         for name in (
             "alpha", "reg", "frequency_reg", "bias_reg", "init_std",
-            "tag_weight", "tag_alpha", "friend_weight",
+            "tag_weight", "tag_alpha", "friend_weight", "tag_prior",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")

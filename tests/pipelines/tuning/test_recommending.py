@@ -204,6 +204,7 @@ def test_the_side_weights_are_searched_only_where_the_data_has_them(planted) -> 
     space = SPACE | {
         "tag_weight": [0.3, 30.0],
         "tag_alpha": [0.1, 10.0],
+        "tag_prior": [1.0, 50.0],
         "friend_weight": [1.0, 9.0],
     }
     tags, friends = _own_tags(planted)
@@ -212,8 +213,11 @@ def test_the_side_weights_are_searched_only_where_the_data_has_them(planted) -> 
     without = search_recommender(
         validation_task(planted, RANKING, search), config, search, RECOMMEND, None
     )
-    assert not {"tag_weight", "tag_alpha", "friend_weight"} & set(without[1]["settings"])
+    assert not {"tag_weight", "tag_alpha", "tag_prior", "friend_weight"} & set(
+        without[1]["settings"]
+    )
     friendless = friends.iloc[:0]
     task = validation_task(planted, RANKING, search, tags, friendless)
     with_tags = search_recommender(task, config, search, RECOMMEND, None)[1]["settings"]
-    assert {"tag_weight", "tag_alpha"} <= set(with_tags) and "friend_weight" not in with_tags
+    assert {"tag_weight", "tag_alpha", "tag_prior"} <= set(with_tags)
+    assert "friend_weight" not in with_tags

@@ -34,9 +34,10 @@ logger = logging.getLogger(__name__)
 KEY = "tuning.recommending.search"
 LOG_RANGES = (
     "alpha", "reg", "frequency_reg", "bias_reg", "tag_weight", "tag_alpha", "friend_weight",
+    "tag_prior",
 )  # searched log-uniformly  # fmt: skip
 # Searched only when the data has what they weigh (the side files may be absent).
-NEEDS = {"tag_weight": "tags", "tag_alpha": "tags", "friend_weight": "friends"}
+NEEDS = {"tag_weight": "tags", "tag_alpha": "tags", "tag_prior": "tags", "friend_weight": "friends"}
 CHOICES = ("n_factors", "plays_scale")  # searched among the listed values
 SETTINGS = LOG_RANGES + CHOICES
 
@@ -173,6 +174,15 @@ def _usable(space: dict[str, list[Any]], task: HoldoutTask) -> dict[str, list[An
     return {name: bounds for name, bounds in space.items() if has.get(NEEDS.get(name, ""), True)}
 
 
+def _within(conf: dict[str, Any], space: dict[str, list[Any]]) -> dict[str, Any]:
+    """Conf's values for the first trial, a ranged one outside its range at the nearer end (a
+    weight of 0, off, cannot be searched log-uniformly: its range's low end stands for it)."""
+    return {
+        name: min(max(value, space[name][0]), space[name][1]) if name in LOG_RANGES else value
+        for name, value in conf.items()
+    }
+
+
 class _Trials:
     """The objective: fit a suggested setting, report NDCG@k per sweep, stop on prune or time."""
 
@@ -275,7 +285,7 @@ def search_recommender(
         study.add_trials(previous.trials)
         logger.info("Search resumed with %d earlier trials", len(previous.trials))
     space = _usable(search.space, task)
-    conf = {name: getattr(implicit, name) for name in SETTINGS if name in space}
+    conf = _within({name: getattr(implicit, name) for name in SETTINGS if name in space}, space)
     study.enqueue_trial(conf, user_attrs={"origin": "conf"}, skip_if_exists=True)
     start = time.monotonic()
     study.optimize(
