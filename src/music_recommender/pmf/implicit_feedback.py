@@ -34,6 +34,7 @@ from music_recommender.pmf.solver import (
     ImplicitConfig,
     PlayedPairs,
     confidence,
+    conjugate_gradient,
     initial_rows,
     regularisation,
     side_row_weights,
@@ -181,21 +182,17 @@ def _solve_tag_vectors(problem: _Problem, config: ImplicitConfig) -> None:
     if problem.mix is None:
         return
     a, a_t = problem.mix.matrix, problem.mix.transposed
+    # The solver's batched CG, one system per row: here a factor column of G, so G' is solved.
+    rhs = (a_t @ problem.item[:, : config.n_factors]).T
 
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        return (a_t @ (a @ x)).add_(x, alpha=_MIX_RIDGE)
+    def apply(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return out.copy_((a_t @ (a @ x.T)).T).add_(x, alpha=_MIX_RIDGE)
 
-    g = problem.tag_vectors
-    r = a_t @ problem.item[:, : config.n_factors] - apply(g)
-    p, rs = r.clone(), (r * r).sum(0)
-    for _ in range(_MIX_STEPS):
-        ap = apply(p)
-        step = rs / (p * ap).sum(0).clamp_min(1e-20)
-        g.addcmul_(step.expand_as(p), p)
-        r.addcmul_(step.expand_as(ap), ap, value=-1.0)
-        rs_new = (r * r).sum(0)
-        p = r + (rs_new / rs.clamp_min(1e-20)) * p
-        rs = rs_new
+    def residual(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return apply(x, out).neg_().add_(rhs)
+
+    start = problem.tag_vectors.T.contiguous()
+    problem.tag_vectors = conjugate_gradient(apply, start, residual, _MIX_STEPS).T.contiguous()
 
 
 def _friend_shift(

@@ -8,8 +8,9 @@ percent), not raw counts, keeps a much-tagged popular artist from drowning the r
 hetrec-2k: +0.5 % NDCG@10 over raw counts). With ``tag_prior`` > 0 the tags also act on the
 artist side: each tagged artist's factors are pulled toward the mix of its tags' vectors (a
 regression prior, as in collaborative topic regression), the vectors solved by ridge regression
-of the artists' factors on their tag shares after every artist sweep. Friends enter as a social regulariser (Ma et al.,
-2011): ``friend_weight * ||x_u - mean of u's friends' x||^2`` on each listener's factors.
+of the artists' factors on their tag shares before every artist sweep. Friends enter as a
+social regulariser (Ma et al., 2011): ``friend_weight * ||x_u - mean of u's friends' x||^2`` on
+each listener's factors.
 
 Fair evaluation is part of it: a listener's own tag on an artist reveals that they know it, so
 ``holding_out`` drops every tag assignment of a held-out (listener, artist) pair before a fit.
@@ -36,7 +37,10 @@ def _pair_keys(users: np.ndarray, items: np.ndarray, width: int) -> np.ndarray:
     return users * width + items
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, values: torch.Tensor, shape: tuple[int, int]) -> Any:
+def _csr(
+    rows: np.ndarray, cols: np.ndarray, values: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """A sparse CSR matrix of (row, column, value) triples in any order."""
     order = np.lexsort((cols, rows))
     crow = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))]
     with warnings.catch_warnings():  # "sparse CSR support is in beta": used as documented
@@ -181,16 +185,8 @@ class SideInformation:
         keys = np.unique(users[inside] * n_users + friends[inside])
         users, friends = keys // n_users, keys % n_users
         degree = np.bincount(users, minlength=n_users).astype(np.float32)
-        crow = np.r_[0, np.cumsum(degree)].astype(np.int64)
-        values = 1.0 / degree[users]
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": used as documented
-            warnings.simplefilter("ignore", UserWarning)
-            matrix = torch.sparse_csr_tensor(
-                torch.from_numpy(crow),
-                torch.from_numpy(friends),
-                torch.from_numpy(values.astype(np.float32)),
-                size=(n_users, n_users),
-            ).to(device)
+        values = torch.from_numpy((1.0 / degree[users]).astype(np.float32))
+        matrix = _csr(users, friends, values, (n_users, n_users)).to(device)
         return matrix, torch.from_numpy((degree > 0).astype(np.float32)).to(device)
 
     def summary(self, n_items: int) -> dict[str, int]:
