@@ -132,10 +132,7 @@ def _prepare(
     friends = None
     if side is not None and side.has_friends and config.friend_weight:
         friends, has_friend = side.friend_mean(model.n_users, device)
-        ridge, per_row = reg_users
-        per_row = torch.zeros(n_rows, 1, device=device) if per_row is None else per_row
-        per_row[: model.n_users, 0] += config.friend_weight * has_friend
-        reg_users = (ridge, per_row)
+        reg_users = _plus_row_ridge(reg_users, config.friend_weight * has_friend, n_rows)
     mix, reg_items = _with_tag_prior(side, model, config, device, reg_items)
     return _Problem(
         user, item, by_user, by_item, (reg_users, reg_items), (own, item_negative), friends,
@@ -155,10 +152,18 @@ def _with_tag_prior(
     if side is None or not side.has_tags or not config.tag_prior:
         return None, reg_items
     mix = side.tag_mix(model.n_items, device)
-    ridge, per_row = reg_items
-    per_row = torch.zeros(model.n_items, 1, device=device) if per_row is None else per_row
-    per_row[:, 0] += config.tag_prior * mix.tagged
-    return mix, (ridge, per_row)
+    return mix, _plus_row_ridge(reg_items, config.tag_prior * mix.tagged, model.n_items)
+
+
+def _plus_row_ridge(
+    reg: tuple[torch.Tensor, torch.Tensor | None], extra: torch.Tensor, n_rows: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``reg`` with ``extra`` (one value per leading row; rows past it get none) added to each
+    row's factor L2: the pull of a prior (friends, tags) joins the frequency-scaled ridge."""
+    ridge, per_row = reg
+    per_row = torch.zeros(n_rows, 1, device=extra.device) if per_row is None else per_row
+    per_row[: len(extra), 0] += extra
+    return ridge, per_row
 
 
 # Ridge of the tag vectors' regression (measured on hetrec-2k's validation: 0.01 and 0.1 alike,
@@ -496,10 +501,8 @@ def fold_in_items(
             0, rows, shares[:, None] * prior_vectors.to(device)[torch.from_numpy(tags).to(device)]
         )
         shift.mul_(config.tag_prior)
-        ridge, per_row = reg
-        per_row = torch.zeros(n_new, 1, device=device) if per_row is None else per_row
-        per_row[:, 0] += config.tag_prior * (torch.bincount(rows, minlength=n_new) > 0)
-        reg = (ridge, per_row)
+        tagged = (torch.bincount(rows, minlength=n_new) > 0).float()
+        reg = _plus_row_ridge(reg, config.tag_prior * tagged, n_new)
     steps = REFIT_STEPS if cg_steps is None else cg_steps
     start = torch.zeros(n_new, k + 1, device=device)
     return solve_side(

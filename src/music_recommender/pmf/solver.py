@@ -100,7 +100,7 @@ class ImplicitConfig:
     friend_weight: float = 10.0
     # Tags as a prior on the artists too (0 = off): a tagged artist's factors are pulled, with
     # this L2 weight, toward the mix of its tags' learned vectors (weighted by the percent of its
-    # tag assignments), the mix re-solved after every artist sweep (pmf/side.py).
+    # tag assignments), the mix re-solved before every artist sweep (pmf/side.py).
     tag_prior: float = 0.0
 
     def __post_init__(self) -> None:
