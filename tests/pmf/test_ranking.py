@@ -25,6 +25,7 @@ from music_recommender.pmf.ranking import (
     top_n,
     vector_scores,
 )
+from music_recommender.pmf.similarity import all_nearest, block_rows
 
 
 def test_per_user_holdout_takes_the_fraction_of_every_user() -> None:
@@ -112,6 +113,39 @@ def test_similar_items_bfloat16_candidates_give_the_float32_lists() -> None:
     index, sims = similar_items(model, queries, 10, budget_mb=8.0)
     assert (index == want.indices.numpy()).mean() > 0.995  # float32 ties may swap neighbours
     np.testing.assert_allclose(sims, want.values.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("n_items", [1000, 64 * 5 + 3])  # a last block narrower than a list
+def test_similar_items_for_every_artist_equal_the_dense_lists(bf16: bool, n_items: int) -> None:
+    # Asked for every artist, one pass over the upper triangle in blocks of 64 answers: the
+    # lists of the dense float32 cosines, in the asked order, never the artist itself.
+    model = _random_model(5, n_items, seed=3, factors=16)
+    vectors = torch.nn.functional.normalize(model.item_factors.weight.detach(), dim=1)
+    dense = vectors @ vectors.T
+    dense.fill_diagonal_(-torch.inf)
+    want = torch.topk(dense, 7, dim=1)
+    tables = (vectors, vectors.to(torch.bfloat16) if bf16 else None)
+    order = np.random.default_rng(1).permutation(n_items)
+    index, sims = similar_items(model, order, 7, budget_mb=1e-3, tables=tables)
+    assert block_rows(1e-3, 12, 17) == 64
+    assert (index == want.indices.numpy()[order]).mean() > 0.995  # float ties may swap
+    np.testing.assert_allclose(sims, want.values.numpy()[order], rtol=1e-5, atol=1e-6)
+    assert (index != order[:, None]).all()
+    for budget in (1e-3, 64.0):  # many tiles or one: the same lists
+        again, _ = similar_items(model, np.arange(n_items), 7, budget_mb=budget, tables=tables)
+        assert (again[order] == index).mean() > 0.995
+
+
+def test_all_nearest_keeps_a_group_below_the_threshold_out_and_a_late_best_in() -> None:
+    # Each row's best other row sits in the last tile it meets: a merge that kept stale lists,
+    # or a group test against the wrong side's threshold, would miss it.
+    table = torch.eye(256)
+    table[255, 0] = table[0, 255] = 0.9  # rows 0 and 255 near each other, four tiles apart
+    table = torch.nn.functional.normalize(table, dim=1)
+    values, index = all_nearest(table, 1, 64)
+    assert index[0, 0] == 255 and index[255, 0] == 0
+    assert values[0, 0] == pytest.approx(float(table[0] @ table[255]))
 
 
 def test_metrics_against_hand_computed_values() -> None:

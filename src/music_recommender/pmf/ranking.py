@@ -18,6 +18,7 @@ from scipy import sparse
 
 from music_recommender.pmf.model import PMF
 from music_recommender.pmf.side import SideInformation
+from music_recommender.pmf.similarity import all_nearest, block_rows, covers_all
 
 # Scores of every artist for a batch of user indices, ``len(users) x n_items``: a fresh tensor
 # each call, which the ranking functions mask in place.
@@ -358,15 +359,34 @@ def similar_items(
     budget_mb: float,
     tables: SimilarityTables | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, cosine similarities) of each given artist's ``n`` nearest other artists."""
+    """(indices, cosine similarities) of each given artist's ``n`` nearest other artists.
+
+    Asked for every artist, the symmetric all-pairs pass answers (``similarity.all_nearest``:
+    each cosine made once, not twice); a few artists are scored row by row.
+    """
     vectors, vectors_bf16 = tables if tables is not None else similarity_tables(model)
     items = np.asarray(items, dtype=np.int64)
+    if covers_all(items, model.n_items):
+        index, sims = _similar_every(vectors, vectors_bf16, n, budget_mb)
+        return index[items], sims[items]
+    return _similar_rows(vectors, vectors_bf16, items, n, budget_mb)
+
+
+def _similar_rows(
+    vectors: torch.Tensor,
+    vectors_bf16: torch.Tensor | None,
+    items: np.ndarray,
+    n: int,
+    budget_mb: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The given artists' ``n`` nearest others, a batch of full rows of cosines at a time."""
+    n_items = len(vectors)
     own = sparse.csr_matrix(
         (np.ones(len(items), dtype=np.int8), (np.arange(len(items)), items)),
-        shape=(len(items), model.n_items),
+        shape=(len(items), n_items),
     )
-    size = rows_per_batch(model.n_items, budget_mb)
-    n = min(n, model.n_items - 1)
+    size = rows_per_batch(n_items, budget_mb)
+    n = min(n, n_items - 1)
     index = np.empty((len(items), n), dtype=np.int64)
     sims = np.empty((len(items), n), dtype=np.float32)
     fast = vectors_bf16 is not None
@@ -383,6 +403,33 @@ def similar_items(
             found = top_n(vectors[batch] @ vectors.T, skip, n, owned=True)
         index[start : start + size], sims[start : start + size] = found
     return index, sims
+
+
+def _similar_every(
+    vectors: torch.Tensor, vectors_bf16: torch.Tensor | None, n: int, budget_mb: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every artist's ``n`` nearest others from one pass over the upper triangle of the cosine
+    matrix: in bfloat16 where the CPU has it (``n`` + ``_SIMILAR_RERANK`` candidates, then
+    float32 cosines, as ``_rerank``), else in float32 directly."""
+    if budget_mb <= 0:
+        raise ValueError(f"memory budget must be > 0 MB; got {budget_mb}")
+    n = min(n, len(vectors) - 1)
+    extra = _SIMILAR_RERANK if vectors_bf16 is not None else 0
+    width = min(n + extra, len(vectors) - 1)
+    table = vectors if vectors_bf16 is None else vectors_bf16
+    values, index = all_nearest(table, width, block_rows(budget_mb, _BYTES_PER_CELL, width))
+    if vectors_bf16 is None:
+        return index.numpy(), values.numpy()
+    size = rows_per_batch(width * vectors.shape[1], budget_mb)
+    exact = torch.empty(values.shape)
+    for start in range(0, len(vectors), size):
+        found = index[start : start + size]
+        exact[start : start + size] = torch.bmm(
+            vectors[found], vectors[start : start + size, :, None]
+        )[:, :, 0]
+    exact.masked_fill_(torch.isinf(values), -torch.inf)
+    best, order = torch.topk(exact, n, dim=1)
+    return torch.gather(index, 1, order).numpy(), best.numpy()
 
 
 def per_user_metrics(
