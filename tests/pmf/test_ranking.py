@@ -148,6 +148,25 @@ def test_all_nearest_keeps_a_group_below_the_threshold_out_and_a_late_best_in() 
     assert values[0, 0] == pytest.approx(float(table[0] @ table[255]))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_all_nearest_with_negative_thresholds_and_a_zero_vector(dtype: torch.dtype) -> None:
+    # Lists long enough that their last scores are negative (whose bits, read as integers, order
+    # the other way: every group of such a row must be read), and a zero vector: the lists of
+    # the dense products.
+    torch.manual_seed(5)
+    table = torch.nn.functional.normalize(torch.randn(300, 3), dim=1)
+    table[17] = 0.0
+    table = table.to(dtype)
+    dense = (table @ table.T).float()
+    dense.fill_diagonal_(-torch.inf)
+    want = torch.topk(dense, 200, dim=1).values
+    values, index = all_nearest(table, 200, 64)
+    torch.testing.assert_close(values, want)
+    got = torch.gather(dense, 1, index)  # each listed index really has the listed score
+    torch.testing.assert_close(got, values)
+    assert all(len(set(row)) == 200 for row in index.tolist())
+
+
 def test_metrics_against_hand_computed_values() -> None:
     recommended = np.array([[1, 2, 3], [4, 5, 6]])
     relevant = pairs_matrix(np.array([0, 0, 1]), np.array([2, 9, 7]), 2, 10)

@@ -64,8 +64,9 @@ _AS_INT = {torch.bfloat16: torch.int16, torch.float32: torch.int32}
 
 def _ordered(tile: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The tile's bits as integers, and the thresholds the same way, negative ones lowered to
-    the integers' minimum: a float's bits order the non-negative floats as the floats do and put
-    every negative one below them, and integer maxima take a fraction of the floats' time
+    the integers' minimum (so every group of their row is read: a group is read where its
+    maximum is >= the floor): a float's bits order the non-negative floats as the floats do and
+    put every negative one below them, and integer maxima take a fraction of the floats' time
     (bfloat16 groups of 64: 3.4 ms against 15 ms for a 4,672-square tile)."""
     kind = _AS_INT.get(tile.dtype)
     if kind is None:
@@ -82,7 +83,7 @@ def _row_hits(tile: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor
     full = c - c % _GROUP
     bits, floor = _ordered(tile, threshold)
     maxima = bits[:, :full].reshape(r, -1, _GROUP).amax(2)
-    row, group = (maxima > floor[:, None]).nonzero(as_tuple=True)
+    row, group = (maxima >= floor[:, None]).nonzero(as_tuple=True)
     got = tile[:, :full].reshape(-1, _GROUP).index_select(0, row * (full // _GROUP) + group)
     rows = row[:, None].expand(-1, _GROUP)
     cols = group[:, None] * _GROUP + torch.arange(_GROUP)
@@ -102,7 +103,7 @@ def _column_hits(tile: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Ten
     full = r - r % _DOWN
     bits, floor = _ordered(tile, threshold)
     maxima = bits[:full].reshape(-1, _DOWN, c).amax(1)
-    group, col = (maxima > floor[None, :]).nonzero(as_tuple=True)
+    group, col = (maxima >= floor[None, :]).nonzero(as_tuple=True)
     rows = group[:, None] * _DOWN + torch.arange(_DOWN)
     cols = col[:, None].expand(-1, _DOWN)
     if full < r:  # the last rows: read whole
