@@ -366,7 +366,7 @@ def similar_items(
     """
     vectors, vectors_bf16 = tables if tables is not None else similarity_tables(model)
     items = np.asarray(items, dtype=np.int64)
-    if covers_all(items, model.n_items):
+    if n >= 1 and covers_all(items, model.n_items):
         index, sims = _similar_every(vectors, vectors_bf16, n, budget_mb)
         return index[items], sims[items]
     return _similar_rows(vectors, vectors_bf16, items, n, budget_mb)
@@ -411,16 +411,14 @@ def _similar_every(
     """Every artist's ``n`` nearest others from one pass over the upper triangle of the cosine
     matrix: in bfloat16 where the CPU has it (``n`` + ``_SIMILAR_RERANK`` candidates, then
     float32 cosines, as ``_rerank``), else in float32 directly."""
-    if budget_mb <= 0:
-        raise ValueError(f"memory budget must be > 0 MB; got {budget_mb}")
     n = min(n, len(vectors) - 1)
     extra = _SIMILAR_RERANK if vectors_bf16 is not None else 0
     width = min(n + extra, len(vectors) - 1)
+    size = rows_per_batch(width * vectors.shape[1], budget_mb)  # (a budget <= 0 is refused)
     table = vectors if vectors_bf16 is None else vectors_bf16
     values, index = all_nearest(table, width, block_rows(budget_mb, _BYTES_PER_CELL, width))
     if vectors_bf16 is None:
         return index.numpy(), values.numpy()
-    size = rows_per_batch(width * vectors.shape[1], budget_mb)
     exact = torch.empty(values.shape)
     for start in range(0, len(vectors), size):
         found = index[start : start + size]
