@@ -11,11 +11,12 @@ pipeline in its own interpreter instead, so each peak RSS is its own. Then impli
 (128 factors, 10 iterations, one thread, the pipeline's confidence and regularisation) is fitted
 on the pairs the measured model saw and timed: ``total_over_als_fit``, the whole run's wall time
 over that fit's, is the figure that travels between machines. A first run writes the synthetic
-raw files before its clock starts (a set a user brings is not generated). ALS and the generator's own truth
-(``synthetic.planted_truth``: the best a ranker could do here, ``oracle_ndcg10``) are ranked for
-the pipeline's sampled listeners beside its NDCG@10; ``topn_recall_vs_exact`` is the run's
-index_quality.json; the solver's CPU time per sweep against ALS is measured on the 100 k-listener
-synthetic (benchmarks/implicit_solver.py). Needs the bench extra. The last line is one JSON object.
+raw files before its clock starts (a set a user brings is not generated). ALS and the
+generator's own truth (``synthetic.planted_truth``: the best a ranker could do here,
+``oracle_ndcg10``) are ranked for the pipeline's sampled listeners beside its NDCG@10;
+``topn_recall_vs_exact`` is the run's index_quality.json; the solver's CPU time per sweep
+against ALS is measured on the 100 k-listener synthetic (benchmarks/implicit_solver.py). Needs
+the bench extra. The last line is one JSON object.
 """
 
 from __future__ import annotations

@@ -224,10 +224,24 @@ def _rerank(
         _mask(approx, exclude)
     width = min(n + extra, table.shape[0])
     candidate_scores, candidates = top_k_rows(approx, width)
+    index, values = _exact_top(queries, table, bias, candidates, candidate_scores, n)
+    return index.cpu().numpy(), values.cpu().numpy()
+
+
+def _exact_top(
+    queries: torch.Tensor,
+    table: torch.Tensor,
+    bias: torch.Tensor,
+    candidates: torch.Tensor,
+    candidate_scores: torch.Tensor,
+    n: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, scores) of each row's ``n`` best candidates by their float32 scores ``bias +
+    query . vector``; a candidate scored ``-inf`` in the approximate pass (excluded) stays so."""
     exact = torch.bmm(table[candidates], queries.to(table)[:, :, None])[:, :, 0] + bias[candidates]
     exact = exact.float().masked_fill_(torch.isinf(candidate_scores), -torch.inf)
     values, order = torch.topk(exact, min(n, table.shape[0]), dim=1)
-    return torch.gather(candidates, 1, order).cpu().numpy(), values.cpu().numpy()
+    return torch.gather(candidates, 1, order), values
 
 
 def factor_scorer(model: PMF) -> FactorScorer:
@@ -419,15 +433,15 @@ def _similar_every(
     values, index = all_nearest(table, width, block_rows(budget_mb, _BYTES_PER_CELL, width))
     if vectors_bf16 is None:
         return index.numpy(), values.numpy()
-    exact = torch.empty(values.shape)
-    for start in range(0, len(vectors), size):
-        found = index[start : start + size]
-        exact[start : start + size] = torch.bmm(
-            vectors[found], vectors[start : start + size, :, None]
-        )[:, :, 0]
-    exact.masked_fill_(torch.isinf(values), -torch.inf)
-    best, order = torch.topk(exact, n, dim=1)
-    return torch.gather(index, 1, order).numpy(), best.numpy()
+    zero = vectors.new_zeros(len(vectors))
+    parts = [
+        _exact_top(
+            vectors[start : start + size], vectors, zero,
+            index[start : start + size], values[start : start + size], n,
+        )
+        for start in range(0, len(vectors), size)
+    ]  # fmt: skip
+    return torch.cat([p[0] for p in parts]).numpy(), torch.cat([p[1] for p in parts]).numpy()
 
 
 def per_user_metrics(

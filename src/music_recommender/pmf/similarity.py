@@ -78,7 +78,7 @@ def _ordered(tile: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor,
 
 def _row_hits(tile: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(rows, columns, scores) of the cells above their row's threshold: groups of ``_GROUP``
-    columns whose maximum is above it are copied whole (contiguous) and their cells tested."""
+    columns whose maximum reaches it are copied whole (contiguous) and their cells tested."""
     r, c = tile.shape
     full = c - c % _GROUP
     bits, floor = _ordered(tile, threshold)
